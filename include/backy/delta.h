@@ -1,0 +1,36 @@
+/* delta.h - the delta engine: makes the image of a new revision equal to the
+ * source while writing as little as possible.
+ *
+ * Steps: clone the parent image (FICLONE; where the filesystem has no
+ * reflink, warn once and copy), then for each range the source reports as
+ * changed write only the blocks that differ from the parent, punch holes for
+ * all-zero blocks, set the size to the source's, fsync, and verify. The image
+ * is written as JOBDIR/NEWID; the caller writes NEWID.rev. On failure the
+ * image may be left behind (the caller removes the revision). */
+#ifndef BACKY_DELTA_H
+#define BACKY_DELTA_H
+
+#include <stdint.h>
+#include "source.h"
+
+enum bk_verify { BK_VERIFY_DEFAULT, BK_VERIFY_FULL, BK_VERIFY_OFF };
+
+struct bk_delta_opts {
+    enum bk_verify verify;
+    int force_full;          /* ignore the source's change list: compare everything */
+};
+
+struct bk_delta_stats {
+    uint64_t size;           /* image size */
+    uint64_t bytes_read;     /* read from the source */
+    uint64_t bytes_written;  /* written into the new image */
+    uint64_t bytes_punched;  /* turned into holes */
+    int reflinked;           /* 1 when the parent was cloned by reflink */
+};
+
+/* parent_id NULL or "" for the first revision. 0, or -1 with err. */
+int delta_backup(int dirfd, const char *dir, const char *new_id, const char *parent_id,
+                 struct bk_source *src, const struct bk_delta_opts *opts,
+                 struct bk_delta_stats *stats, char *err, size_t errlen);
+
+#endif

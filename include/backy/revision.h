@@ -1,0 +1,81 @@
+/* revision.h - the job directory: revisions, their .rev metadata, revision
+ * specs, and the last/last.rev links. Compatible with backy 2.0:
+ *
+ *   JOBDIR/ID       raw image (0440 once complete)
+ *   JOBDIR/ID.rev   YAML: uuid, timestamp, parent, stats {bytes_written,
+ *                   duration}, tags [..]   (flow or block style)
+ *   JOBDIR/ID.*     further per-revision files (ID.sums, ...)
+ *   JOBDIR/last, JOBDIR/last.rev   symlinks to the newest complete revision
+ *
+ * A revision without stats.duration is incomplete. Timestamps are UTC;
+ * naive timestamps (no zone) written by backy 2.0 mean UTC. */
+#ifndef BACKY_REVISION_H
+#define BACKY_REVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define BK_ID_MAX 65
+
+struct bk_rev {
+    char id[BK_ID_MAX];
+    char parent[BK_ID_MAX];   /* "" when none */
+    double timestamp;         /* seconds since the epoch, UTC, with fraction */
+    char **tags;              /* sorted, unique */
+    size_t ntags;
+    int complete;             /* stats.duration present */
+    double duration;          /* seconds */
+    uint64_t bytes_written;
+    char *backend_type;       /* kept as read, NULL if absent */
+};
+
+/* All revisions of a directory, oldest first (by timestamp, then ID). */
+struct bk_store {
+    int dirfd;
+    char *dir;
+    struct bk_rev *revs;
+    size_t n;
+};
+
+/* Open dir and read every *.rev. A .rev that cannot be parsed is skipped
+ * with a warning naming it. 0, or -1 with a message in err. */
+int store_open(struct bk_store *st, const char *dir, char *err, size_t errlen);
+/* Use an already open directory descriptor (taken over; closed by store_close). */
+int store_open_fd(struct bk_store *st, int dirfd, const char *dir, char *err, size_t errlen);
+/* Re-read the revisions (after a change). */
+int store_reload(struct bk_store *st, char *err, size_t errlen);
+void store_close(struct bk_store *st);
+
+/* Newest complete revision or NULL. */
+const struct bk_rev *store_last(const struct bk_store *st);
+
+/* Resolve a revision spec (manual, -r): full ID, unique ID prefix,
+ * relative number (0 = newest complete), last/latest, a tag (newest
+ * complete revision with it). NULL spec means "last". On failure returns
+ * NULL with a message naming the spec in err. */
+const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, char *err, size_t errlen);
+
+/* Parse / format one .rev document. rev_parse: 0 or -1 with err. */
+int rev_parse(const char *buf, size_t len, const char *name, struct bk_rev *rev, char *err, size_t errlen);
+char *rev_format(const struct bk_rev *rev);  /* malloc'd YAML */
+void rev_free(struct bk_rev *rev);           /* frees members, not rev */
+int rev_set_tags(struct bk_rev *rev, const char *comma_list, char *err, size_t errlen);
+int rev_has_tag(const struct bk_rev *rev, const char *tag);
+
+/* Write ID.rev atomically (mode 0440 when complete, 0640 otherwise). */
+int rev_save(int dirfd, const struct bk_rev *rev);
+/* Remove a revision: ID, ID.rev and every other ID.* file; fsync the dir.
+ * Removes the .rev last but one... in an order that never leaves a
+ * complete-looking revision without its image. 0 or -1/errno. */
+int rev_remove(int dirfd, const char *id);
+/* Point last and last.rev at the given revision (symlink + rename). */
+int store_update_last(int dirfd, const char *id);
+
+/* Timestamps: parse "2015-11-04 20:09:32[.ffffff][Z|+HH:MM]" (T allowed),
+ * format "YYYY-MM-DD HH:MM:SS UTC" (for tables) and ISO-8601 for .rev. */
+int bk_parse_time(const char *s, double *out);
+void bk_fmt_time_utc(double t, char *buf, size_t len);   /* 2015-11-04 20:09:32 UTC */
+void bk_fmt_time_iso(double t, char *buf, size_t len);   /* 2015-11-04 20:09:32.123456+00:00 */
+
+#endif

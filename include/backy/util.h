@@ -1,0 +1,61 @@
+/* util.h - small helpers every tool shares: error messages, memory, paths,
+ * atomic file replacement. Error messages follow one format:
+ *   PROG: error: what failed: PATH: strerror
+ * and are printed once, by the caller that gives up. */
+#ifndef BACKY_UTIL_H
+#define BACKY_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BK_NORETURN __attribute__((noreturn))
+#define BK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+/* Program name used in messages ("backy-backup"); set once by main. */
+extern const char *bk_prog;
+void bk_setprog(const char *argv0);
+
+/* Print "PROG: error: MESSAGE" (to stderr and, if open, the log) and exit 1. */
+BK_NORETURN BK_PRINTF(1, 2) void bk_die(const char *fmt, ...);
+/* Same as bk_die, with ": strerror(errno)" appended. */
+BK_NORETURN BK_PRINTF(1, 2) void bk_die_errno(const char *fmt, ...);
+
+void *bk_malloc(size_t n);
+void *bk_calloc(size_t n, size_t m);
+void *bk_realloc(void *p, size_t n);
+char *bk_strdup(const char *s);
+BK_PRINTF(1, 2) char *bk_asprintf(const char *fmt, ...);
+
+/* snprintf into a fixed buffer; returns -1 (and sets errno=ENAMETOOLONG) on truncation. */
+BK_PRINTF(3, 4) int bk_snprintf(char *buf, size_t len, const char *fmt, ...);
+
+/* Write all of buf; retries on EINTR and short writes. 0 or -1/errno. */
+int bk_write_all(int fd, const void *buf, size_t len);
+int bk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
+/* Read exactly len bytes unless EOF comes first; returns bytes read or -1. */
+ssize_t bk_pread_full(int fd, void *buf, size_t len, off_t off);
+
+/* Read a whole (small) file into a NUL-terminated buffer; max bytes limit.
+ * Returns NULL with errno set (EFBIG when larger than max). */
+char *bk_read_file(int dirfd, const char *path, size_t max, size_t *lenp);
+
+/* Replace dirfd/name atomically with the given contents and mode:
+ * write "name.tmp-PID", fsync, rename over name, fsync the directory.
+ * 0 or -1/errno; the temp file is removed on failure. */
+int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);
+
+/* fsync a directory. */
+int bk_fsync_dir(int dirfd);
+
+/* Parse an unsigned decimal integer with no trailing garbage. 0 or -1. */
+int bk_parse_u64(const char *s, uint64_t *out);
+
+/* Absolute, normalised form of a path (no symlink resolution), malloc'd. */
+char *bk_abspath(const char *path);
+
+/* Human readable size "149.31 MiB" (binary units, two decimals). */
+void bk_fmt_size(char *buf, size_t len, uint64_t bytes);
+
+#endif
