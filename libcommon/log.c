@@ -1,0 +1,117 @@
+/* log.c - timestamped log lines; follows a renamed log file (rotation). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backy/log.h"
+
+static int log_fd_ = -1;
+static char *log_path;
+static int log_verbose;
+static int log_reopen = 1;
+static dev_t log_dev;
+static ino_t log_ino;
+
+static int open_path(void)
+{
+    int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        log_dev = st.st_dev;
+        log_ino = st.st_ino;
+    }
+    if (log_fd_ > 2)
+        close(log_fd_);
+    log_fd_ = fd;
+    return 0;
+}
+
+int log_open(const char *path, int verbose, int use_stderr)
+{
+    log_verbose = verbose;
+    if (!path) {
+        log_fd_ = use_stderr ? 2 : 1;
+        return 0;
+    }
+    free(log_path);
+    log_path = bk_abspath(path);
+    if (!log_path)
+        return -1;
+    return open_path();
+}
+
+void log_no_reopen(void)
+{
+    log_reopen = 0;
+}
+
+int log_fd(void)
+{
+    return log_fd_;
+}
+
+int log_is_stdio(void)
+{
+    return log_fd_ < 0 || log_fd_ == 1 || log_fd_ == 2;
+}
+
+/* The file at our path is not the one we write to any more: it was renamed
+ * away (rotation) or removed. Open a new one of the old name. */
+static void maybe_reopen(void)
+{
+    if (!log_path || !log_reopen)
+        return;
+    struct stat st;
+    if (stat(log_path, &st) == 0 && st.st_dev == log_dev && st.st_ino == log_ino)
+        return;
+    int e = errno;
+    open_path(); /* on failure keep writing to the old descriptor */
+    errno = e;
+}
+
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
+{
+    static const char *names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+    if (lvl == LOG_DEBUG && !log_verbose)
+        return;
+    int e = errno;
+    if (log_fd_ < 0)
+        log_fd_ = 1;
+    maybe_reopen();
+    char line[4096];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d [%ld] %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (long)getpid(), names[lvl]);
+    if (n < 0)
+        n = 0;
+    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    /* one line per message: no embedded newlines */
+    for (size_t i = (size_t)n; i < len; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[len++] = '\n';
+    bk_write_all(log_fd_, line, len);
+    errno = e;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vmsg(lvl, fmt, ap);
+    va_end(ap);
+}

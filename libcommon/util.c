@@ -1,0 +1,315 @@
+/* util.c - messages, memory, small I/O helpers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backy/log.h"
+#include "backy/util.h"
+
+const char *bk_prog = "backy";
+
+void bk_setprog(const char *argv0)
+{
+    const char *s = strrchr(argv0, '/');
+    bk_prog = s ? s + 1 : argv0;
+}
+
+static BK_NORETURN void die_v(int with_errno, const char *fmt, va_list ap)
+{
+    int e = errno;
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (with_errno) {
+        size_t l = strlen(msg);
+        snprintf(msg + l, sizeof msg - l, ": %s", strerror(e));
+    }
+    /* The log gets the message too, unless it is the terminal we print to. */
+    if (!log_is_stdio())
+        log_error("%s", msg);
+    fprintf(stderr, "%s: error: %s\n", bk_prog, msg);
+    exit(1);
+}
+
+void bk_die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die_v(0, fmt, ap);
+}
+
+void bk_die_errno(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    die_v(1, fmt, ap);
+}
+
+void *bk_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "%s: error: out of memory\n", bk_prog);
+        exit(1);
+    }
+    return p;
+}
+
+void *bk_calloc(size_t n, size_t m)
+{
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p) {
+        fprintf(stderr, "%s: error: out of memory\n", bk_prog);
+        exit(1);
+    }
+    return p;
+}
+
+void *bk_realloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "%s: error: out of memory\n", bk_prog);
+        exit(1);
+    }
+    return p;
+}
+
+char *bk_strdup(const char *s)
+{
+    size_t l = strlen(s) + 1;
+    return memcpy(bk_malloc(l), s, l);
+}
+
+char *bk_asprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0) {
+        fprintf(stderr, "%s: error: out of memory\n", bk_prog);
+        exit(1);
+    }
+    va_end(ap);
+    return s;
+}
+
+int bk_snprintf(char *buf, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= len) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return 0;
+}
+
+int bk_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int bk_pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        off += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+ssize_t bk_pread_full(int fd, void *buf, size_t len, off_t off)
+{
+    char *p = buf;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, p + done, len - done, off + (off_t)done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+char *bk_read_file(int dirfd, const char *path, size_t max, size_t *lenp)
+{
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = bk_malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            if (cap > max) {
+                free(buf);
+                close(fd);
+                errno = EFBIG;
+                return NULL;
+            }
+            cap *= 2;
+            buf = bk_realloc(buf, cap);
+        }
+        ssize_t n = read(fd, buf + len, cap - len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    if (len > max) {
+        free(buf);
+        errno = EFBIG;
+        return NULL;
+    }
+    buf[len] = '\0';
+    if (lenp)
+        *lenp = len;
+    return buf;
+}
+
+int bk_fsync_dir(int dirfd)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+    char tmp[4096];
+    if (bk_snprintf(tmp, sizeof tmp, "%s.tmp-%ld", name, (long)getpid()) < 0)
+        return -1;
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    if (bk_write_all(fd, buf, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+        int e = errno;
+        close(fd);
+        unlinkat(dirfd, tmp, 0);
+        errno = e;
+        return -1;
+    }
+    if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
+        int e = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = e;
+        return -1;
+    }
+    return bk_fsync_dir(dirfd);
+}
+
+int bk_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+char *bk_abspath(const char *path)
+{
+    char *joined;
+    if (path[0] == '/') {
+        joined = bk_strdup(path);
+    } else {
+        char *cwd = getcwd(NULL, 0);
+        if (!cwd)
+            return NULL;
+        joined = bk_asprintf("%s/%s", cwd, path);
+        free(cwd);
+    }
+    /* normalise: collapse //, drop ., resolve .. lexically */
+    size_t n = strlen(joined);
+    char *out = bk_malloc(n + 2);
+    size_t o = 0;
+    const char *p = joined;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == 1 && p[0] == '.') {
+            /* skip */
+        } else if (l == 2 && p[0] == '.' && p[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, p, l);
+            o += l;
+        }
+        p += l;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    free(joined);
+    return out;
+}
+
+void bk_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 6) {
+        v /= 1024.0;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%.2f %s", v, units[u]);
+}
