@@ -1,0 +1,571 @@
+/* revision.c - revisions of a job directory and their .rev metadata. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/shortuuid.h"
+#include "backy/util.h"
+#include "backy/ynode.h"
+
+#define REV_MAX_SIZE (1u << 20)
+
+/* ---- time ---------------------------------------------------------------- */
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        v = v * 10 + (**p - '0');
+        (*p)++;
+    }
+    *out = v;
+    return 0;
+}
+
+int bk_parse_time(const char *s, double *out)
+{
+    const char *p = s;
+    int Y, M, D, h = 0, m = 0, sec = 0;
+    double frac = 0;
+    if (digits(&p, 4, &Y) || *p++ != '-' || digits(&p, 2, &M) || *p++ != '-' || digits(&p, 2, &D))
+        return -1;
+    if (*p == ' ' || *p == 'T' || *p == 't') {
+        p++;
+        while (*p == ' ')
+            p++;
+        if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &m) || *p++ != ':' ||
+            digits(&p, 2, &sec))
+            return -1;
+        if (*p == '.') {
+            p++;
+            double scale = 0.1;
+            if (!isdigit((unsigned char)*p))
+                return -1;
+            while (isdigit((unsigned char)*p)) {
+                frac += (*p - '0') * scale;
+                scale /= 10;
+                p++;
+            }
+        }
+    }
+    while (*p == ' ')
+        p++;
+    int offset = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om = 0;
+        p++;
+        if (digits(&p, 2, &oh))
+            return -1;
+        if (*p == ':')
+            p++;
+        if (isdigit((unsigned char)*p) && digits(&p, 2, &om))
+            return -1;
+        offset = sign * (oh * 3600 + om * 60);
+    } else if (!strncmp(p, "UTC", 3)) {
+        p += 3;
+    }
+    if (*p)
+        return -1;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+        return -1;
+    struct tm tm = {.tm_year = Y - 1900, .tm_mon = M - 1, .tm_mday = D,
+                    .tm_hour = h, .tm_min = m, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    *out = (double)t - offset + frac;
+    return 0;
+}
+
+void bk_fmt_time_utc(double t, char *buf, size_t len)
+{
+    time_t s = (time_t)floor(t);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+void bk_fmt_time_iso(double t, char *buf, size_t len)
+{
+    time_t s = (time_t)floor(t);
+    long us = lround((t - (double)s) * 1e6);
+    if (us >= 1000000) {
+        s++;
+        us -= 1000000;
+    }
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%06ld+00:00", base, us);
+}
+
+/* ---- one revision ---------------------------------------------------------- */
+
+void rev_free(struct bk_rev *rev)
+{
+    for (size_t i = 0; i < rev->ntags; i++)
+        free(rev->tags[i]);
+    free(rev->tags);
+    free(rev->backend_type);
+    rev->tags = NULL;
+    rev->ntags = 0;
+    rev->backend_type = NULL;
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int tag_valid(const char *t)
+{
+    if (!*t || strlen(t) > 64)
+        return 0;
+    for (const char *p = t; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("_-.:@+", *p))
+            return 0;
+    return 1;
+}
+
+static void add_tag(struct bk_rev *rev, const char *t)
+{
+    for (size_t i = 0; i < rev->ntags; i++)
+        if (!strcmp(rev->tags[i], t))
+            return;
+    rev->tags = bk_realloc(rev->tags, (rev->ntags + 1) * sizeof *rev->tags);
+    rev->tags[rev->ntags++] = bk_strdup(t);
+    qsort(rev->tags, rev->ntags, sizeof *rev->tags, cmpstr);
+}
+
+int rev_set_tags(struct bk_rev *rev, const char *list, char *err, size_t errlen)
+{
+    char *copy = bk_strdup(list), *save = NULL;
+    for (size_t i = 0; i < rev->ntags; i++)
+        free(rev->tags[i]);
+    rev->ntags = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ')
+            t++;
+        size_t l = strlen(t);
+        while (l && t[l - 1] == ' ')
+            t[--l] = '\0';
+        if (!l)
+            continue;
+        if (!tag_valid(t)) {
+            snprintf(err, errlen, "invalid tag '%.80s' (letters, digits and _-.:@+ only)", t);
+            free(copy);
+            return -1;
+        }
+        add_tag(rev, t);
+    }
+    free(copy);
+    if (rev->ntags == 0) {
+        snprintf(err, errlen, "no tags given (TAGS is a comma-separated list, e.g. daily,weekly)");
+        return -1;
+    }
+    return 0;
+}
+
+int rev_has_tag(const struct bk_rev *rev, const char *tag)
+{
+    for (size_t i = 0; i < rev->ntags; i++)
+        if (!strcmp(rev->tags[i], tag))
+            return 1;
+    return 0;
+}
+
+int rev_parse(const char *buf, size_t len, const char *name, struct bk_rev *rev, char *err, size_t errlen)
+{
+    memset(rev, 0, sizeof *rev);
+    struct ynode *root = ynode_parse(buf, len, name, err, errlen);
+    if (!root)
+        return -1;
+    const char *what = NULL;
+    struct ynode *n;
+    if (root->kind != Y_MAP) {
+        what = "not a YAML mapping";
+        goto bad;
+    }
+    const char *uuid = ynode_str(root, "uuid");
+    if (!uuid || !shortuuid_valid(uuid)) {
+        what = "missing or invalid uuid";
+        goto bad;
+    }
+    snprintf(rev->id, sizeof rev->id, "%s", uuid);
+    const char *parent = ynode_str(root, "parent");
+    if (parent && *parent) {
+        if (!shortuuid_valid(parent)) {
+            what = "invalid parent";
+            goto bad;
+        }
+        snprintf(rev->parent, sizeof rev->parent, "%s", parent);
+    }
+    const char *ts = ynode_str(root, "timestamp");
+    if (!ts || bk_parse_time(ts, &rev->timestamp) < 0) {
+        what = "missing or invalid timestamp";
+        goto bad;
+    }
+    if ((n = ynode_get(root, "tags"))) {
+        if (n->kind == Y_SEQ) {
+            for (size_t i = 0; i < n->n; i++) {
+                if (n->items[i]->kind != Y_SCALAR || !tag_valid(n->items[i]->value)) {
+                    what = "invalid tag";
+                    goto bad;
+                }
+                add_tag(rev, n->items[i]->value);
+            }
+        } else if (!(n->kind == Y_SCALAR && !*n->value)) {
+            what = "tags is not a list";
+            goto bad;
+        }
+    }
+    if ((n = ynode_get(root, "stats")) && n->kind == Y_MAP) {
+        const char *d = ynode_str(n, "duration");
+        if (d && *d) {
+            char *end;
+            rev->duration = strtod(d, &end);
+            if (*end || rev->duration < 0 || !isfinite(rev->duration)) {
+                what = "invalid stats.duration";
+                goto bad;
+            }
+            rev->complete = 1;
+        }
+        const char *bw = ynode_str(n, "bytes_written");
+        if (bw && *bw && bk_parse_u64(bw, &rev->bytes_written) < 0) {
+            what = "invalid stats.bytes_written";
+            goto bad;
+        }
+    } else if (n && !(n->kind == Y_SCALAR && !*n->value)) {
+        what = "stats is not a mapping";
+        goto bad;
+    }
+    const char *bt = ynode_str(root, "backend_type");
+    if (bt && *bt)
+        rev->backend_type = bk_strdup(bt);
+    ynode_free(root);
+    return 0;
+bad:
+    snprintf(err, errlen, "%s: %s", name, what);
+    ynode_free(root);
+    rev_free(rev);
+    return -1;
+}
+
+char *rev_format(const struct bk_rev *rev)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        bk_die("out of memory");
+    char ts[64];
+    bk_fmt_time_iso(rev->timestamp, ts, sizeof ts);
+    fprintf(f, "uuid: %s\ntimestamp: %s\nparent: ", rev->id, ts);
+    yemit_scalar(f, rev->parent);
+    fputs("\n", f);
+    if (rev->backend_type) {
+        fputs("backend_type: ", f);
+        yemit_scalar(f, rev->backend_type);
+        fputs("\n", f);
+    }
+    fputs("stats:\n", f);
+    fprintf(f, "  bytes_written: %llu\n", (unsigned long long)rev->bytes_written);
+    if (rev->complete)
+        fprintf(f, "  duration: %.6f\n", rev->duration);
+    if (rev->ntags == 0) {
+        fputs("tags: []\n", f);
+    } else {
+        fputs("tags:\n", f);
+        for (size_t i = 0; i < rev->ntags; i++) {
+            fputs("- ", f);
+            yemit_scalar(f, rev->tags[i]);
+            fputs("\n", f);
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+int rev_save(int dirfd, const struct bk_rev *rev)
+{
+    char name[BK_ID_MAX + 8];
+    snprintf(name, sizeof name, "%s.rev", rev->id);
+    char *y = rev_format(rev);
+    int r = bk_atomic_write(dirfd, name, y, strlen(y), rev->complete ? 0440 : 0640);
+    int e = errno;
+    free(y);
+    errno = e;
+    return r;
+}
+
+int rev_remove(int dirfd, const char *id)
+{
+    /* The .rev goes last: a crash in between leaves a .rev without image,
+     * which store_open treats as incomplete and the next backup removes. */
+    size_t idl = strlen(id);
+    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    int rc = 0, err = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (strncmp(n, id, idl) || (n[idl] != '\0' && n[idl] != '.'))
+            continue;
+        if (!strcmp(n + idl, ".rev"))
+            continue;
+        if (unlinkat(dirfd, n, 0) < 0 && errno != ENOENT) {
+            rc = -1;
+            err = errno;
+        }
+    }
+    closedir(d);
+    if (rc < 0) {
+        errno = err;
+        return -1;
+    }
+    bk_fsync_dir(dirfd);
+    char rn[BK_ID_MAX + 8];
+    snprintf(rn, sizeof rn, "%s.rev", id);
+    if (unlinkat(dirfd, rn, 0) < 0 && errno != ENOENT)
+        return -1;
+    return bk_fsync_dir(dirfd);
+}
+
+static int replace_symlink(int dirfd, const char *target, const char *name)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", name, (long)getpid());
+    unlinkat(dirfd, tmp, 0);
+    if (symlinkat(target, dirfd, tmp) < 0)
+        return -1;
+    if (renameat(dirfd, tmp, dirfd, name) < 0) {
+        int e = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+int store_update_last(int dirfd, const char *id)
+{
+    char rn[BK_ID_MAX + 8];
+    snprintf(rn, sizeof rn, "%s.rev", id);
+    if (replace_symlink(dirfd, id, "last") < 0 || replace_symlink(dirfd, rn, "last.rev") < 0)
+        return -1;
+    return bk_fsync_dir(dirfd);
+}
+
+/* ---- the store ------------------------------------------------------------- */
+
+static int cmprev(const void *a, const void *b)
+{
+    const struct bk_rev *x = a, *y = b;
+    if (x->timestamp < y->timestamp)
+        return -1;
+    if (x->timestamp > y->timestamp)
+        return 1;
+    return strcmp(x->id, y->id);
+}
+
+static void store_clear(struct bk_store *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        rev_free(&st->revs[i]);
+    free(st->revs);
+    st->revs = NULL;
+    st->n = 0;
+}
+
+int store_reload(struct bk_store *st, char *err, size_t errlen)
+{
+    store_clear(st);
+    int dfd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        snprintf(err, errlen, "cannot read job directory: %s: %s", st->dir, strerror(errno));
+        return -1;
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        snprintf(err, errlen, "cannot read job directory: %s: %s", st->dir, strerror(errno));
+        close(dfd);
+        return -1;
+    }
+    size_t cap = 0;
+    struct dirent *de;
+    errno = 0;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        size_t l = strlen(n);
+        if (l <= 4 || strcmp(n + l - 4, ".rev") || !strcmp(n, "last.rev"))
+            continue;
+        char id[BK_ID_MAX];
+        if (l - 4 >= sizeof id)
+            continue;
+        memcpy(id, n, l - 4);
+        id[l - 4] = '\0';
+        if (!shortuuid_valid(id))
+            continue;
+        size_t len;
+        char *buf = bk_read_file(st->dirfd, n, REV_MAX_SIZE, &len);
+        char path[4096], e2[1024];
+        snprintf(path, sizeof path, "%s/%s", st->dir, n);
+        if (!buf) {
+            log_warn("skipping revision: cannot read %s: %s", path, strerror(errno));
+            continue;
+        }
+        struct bk_rev rev;
+        if (rev_parse(buf, len, path, &rev, e2, sizeof e2) < 0) {
+            log_warn("skipping corrupt revision file: %s", e2);
+            free(buf);
+            continue;
+        }
+        free(buf);
+        if (strcmp(rev.id, id)) {
+            log_warn("skipping revision file %s: its uuid is %s", path, rev.id);
+            rev_free(&rev);
+            continue;
+        }
+        struct stat sb;
+        if (rev.complete && fstatat(st->dirfd, id, &sb, 0) < 0) {
+            log_warn("revision %s has no image file %s/%s: treating it as incomplete",
+                     id, st->dir, id);
+            rev.complete = 0;
+        }
+        if (st->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            st->revs = bk_realloc(st->revs, cap * sizeof *st->revs);
+        }
+        st->revs[st->n++] = rev;
+    }
+    closedir(d);
+    if (st->n)
+        qsort(st->revs, st->n, sizeof *st->revs, cmprev);
+    return 0;
+}
+
+int store_open_fd(struct bk_store *st, int dirfd, const char *dir, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof *st);
+    st->dirfd = dirfd;
+    st->dir = bk_strdup(dir);
+    return store_reload(st, err, errlen);
+}
+
+int store_open(struct bk_store *st, const char *dir, char *err, size_t errlen)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        memset(st, 0, sizeof *st);
+        st->dirfd = -1;
+        snprintf(err, errlen, "cannot open job directory: %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return store_open_fd(st, fd, dir, err, errlen);
+}
+
+void store_close(struct bk_store *st)
+{
+    store_clear(st);
+    if (st->dirfd >= 0)
+        close(st->dirfd);
+    st->dirfd = -1;
+    free(st->dir);
+    st->dir = NULL;
+}
+
+const struct bk_rev *store_last(const struct bk_store *st)
+{
+    for (size_t i = st->n; i-- > 0;)
+        if (st->revs[i].complete)
+            return &st->revs[i];
+    return NULL;
+}
+
+const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, char *err, size_t errlen)
+{
+    size_t ncomplete = 0;
+    for (size_t i = 0; i < st->n; i++)
+        ncomplete += st->revs[i].complete;
+    if (!spec || !strcmp(spec, "last") || !strcmp(spec, "latest"))
+        spec = "0";
+    if (!*spec) {
+        snprintf(err, errlen, "empty revision spec");
+        return NULL;
+    }
+    /* a relative number: 0 is the newest complete revision */
+    size_t sl = strlen(spec);
+    if (sl <= 9 && strspn(spec, "0123456789") == sl) {
+        unsigned long k = strtoul(spec, NULL, 10);
+        if (k < ncomplete) {
+            for (size_t i = st->n; i-- > 0;)
+                if (st->revs[i].complete && k-- == 0)
+                    return &st->revs[i];
+        }
+        /* an ID prefix made of digits only is still possible below */
+        int is_prefix = 0;
+        for (size_t i = 0; i < st->n; i++)
+            if (!strncmp(st->revs[i].id, spec, sl))
+                is_prefix = 1;
+        if (!is_prefix) {
+            if (ncomplete == 0)
+                snprintf(err, errlen, "revision '%s' not found: %s has no complete revision",
+                         spec, st->dir);
+            else
+                snprintf(err, errlen, "revision '%s' not found: %s has %zu complete revision%s",
+                         spec, st->dir, ncomplete, ncomplete == 1 ? "" : "s");
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < st->n; i++)
+        if (!strcmp(st->revs[i].id, spec)) {
+            if (!st->revs[i].complete) {
+                snprintf(err, errlen, "revision '%s' is incomplete: %s/%s", spec, st->dir, spec);
+                return NULL;
+            }
+            return &st->revs[i];
+        }
+    for (size_t i = st->n; i-- > 0;)
+        if (st->revs[i].complete && rev_has_tag(&st->revs[i], spec))
+            return &st->revs[i];
+    const struct bk_rev *found = NULL;
+    size_t matches = 0;
+    for (size_t i = 0; i < st->n; i++)
+        if (!strncmp(st->revs[i].id, spec, sl)) {
+            matches++;
+            found = &st->revs[i];
+        }
+    if (matches > 1) {
+        snprintf(err, errlen, "revision '%s' is ambiguous: %zu revisions in %s start with it",
+                 spec, matches, st->dir);
+        return NULL;
+    }
+    if (matches == 1) {
+        if (!found->complete) {
+            snprintf(err, errlen, "revision '%s' is incomplete: %s/%s", spec, st->dir, found->id);
+            return NULL;
+        }
+        return found;
+    }
+    snprintf(err, errlen, "revision '%s' not found in %s (no such ID, ID prefix or tag)", spec, st->dir);
+    return NULL;
+}
