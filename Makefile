@@ -39,7 +39,8 @@ $(B)/libcommon.a: $(LIBOBJ)
 	ar rcs $@ $^
 
 .SECONDEXPANSION:
-$(B)/bin/%: $$(patsubst %.c,$(B)/%.o,$$(wildcard cmd/%/*.c)) $(B)/libcommon.a
+objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c))
+$(B)/bin/%: $$(call objs_of,$$*) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcommon.a $(LIBS_$*) $(COMMON_LIBS)
 

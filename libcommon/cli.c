@@ -1,0 +1,58 @@
+/* cli.c - global options shared by all tools. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/util.h"
+
+int bk_cli_option(struct bk_cli *cli, int opt, const char *arg, const char *usage)
+{
+    switch (opt) {
+    case 'l':
+        cli->logfile = arg;
+        return 1;
+    case 'v':
+        cli->verbose = 1;
+        return 1;
+    case 'b':
+        cli->dir = arg;
+        return 1;
+    case 'h':
+        fputs(usage, stdout);
+        exit(0);
+    case '?':
+        fprintf(stderr, "%s: error: bad option (see %s --help)\n", bk_prog, bk_prog);
+        exit(1);
+    default:
+        return 0;
+    }
+}
+
+void bk_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", bk_prog);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fputs(usage, stderr);
+    exit(1);
+}
+
+void bk_cli_log(const struct bk_cli *cli, int stdout_is_data)
+{
+    if (log_open(cli->logfile, cli->verbose, stdout_is_data) < 0)
+        bk_die_errno("cannot open log file: %s", cli->logfile);
+}
+
+char *bk_cli_jobdir(const struct bk_cli *cli)
+{
+    char *d = bk_abspath(cli->dir ? cli->dir : ".");
+    if (!d)
+        bk_die_errno("cannot determine the current directory");
+    return d;
+}
