@@ -1,0 +1,95 @@
+/* test_mainconf.c - main configuration: defaults, backy 2.0 spelling, and
+ * errors that name line and column. */
+#include <stdio.h>
+#include <string.h>
+
+#include "backy/mainconf.h"
+
+static int ntest, nfail;
+
+static void ok(int cond, const char *desc)
+{
+    ntest++;
+    if (!cond)
+        nfail++;
+    printf("%sok %d - %s\n", cond ? "" : "not ", ntest, desc);
+}
+
+static const char good[] =
+    "global:\n"
+    "    base-dir: /b\n"
+    "    worker-limit: 3\n"
+    "    telnet_port: 7000\n"
+    "schedules:\n"
+    "    default:\n"
+    "        daily: {interval: 1d, keep: 7}\n"
+    "        weekly:\n"
+    "            interval: 1w\n"
+    "            keep: 4\n"
+    "jobs:\n"
+    "    zeta:\n"
+    "        schedule: default\n"
+    "        source: {type: file, filename: /x}\n"
+    "    alpha:\n"
+    "        schedule: default\n"
+    "        source:\n"
+    "            type: file\n"
+    "            filename: /y\n";
+
+static int bad(const char *txt, const char *want, const char *desc)
+{
+    struct bk_mainconf c;
+    char err[512] = "";
+    int rc = mainconf_parse(txt, strlen(txt), "conf", &c, err, sizeof err);
+    if (rc == 0)
+        mainconf_free(&c);
+    int good_err = rc == -1 && strstr(err, want) != NULL;
+    if (!good_err)
+        printf("# got: rc %d err '%s', wanted '%s'\n", rc, err, want);
+    ok(good_err, desc);
+    return good_err;
+}
+
+#define HEAD "schedules:\n  s:\n    daily: {interval: 1d, keep: 7}\njobs:\n"
+
+int main(void)
+{
+    struct bk_mainconf c;
+    char err[512];
+
+    printf("1..17\n");
+    ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0, "good config");
+    ok(!strcmp(c.base_dir, "/b") && c.worker_limit == 3 && c.telnet_port == 7000 &&
+       !strcmp(c.status_file, "/b/status") && c.status_interval == 30 &&
+       !strcmp(c.telnet_addrs, "127.0.0.1, ::1"), "global: settings and defaults");
+    ok(c.nscheds == 1 && c.scheds[0].n == 2 && c.scheds[0].iv[1].interval == 604800 &&
+       c.scheds[0].iv[1].keep == 4, "schedule intervals");
+    ok(c.njobs == 2 && !strcmp(c.jobs[0].name, "alpha") && mainconf_job(&c, "zeta") &&
+       !mainconf_job(&c, "nope"), "jobs sorted, found by name");
+    ok(!strcmp(srccfg_get(&c.jobs[1].src, "filename"), "/x"), "job source read");
+    mainconf_free(&c);
+
+    const char *off = "config:\n  telnet: off\n";
+    ok(mainconf_parse(off, strlen(off), "conf", &c, err, sizeof err) == 0 && c.telnet_port == 0,
+       "telnet: off turns the shell off");
+    mainconf_free(&c);
+
+    bad("a: [", "conf:", "YAML syntax error named");
+    bad(HEAD "  j:\n    schedule: nope\n    source: {type: file, filename: /x}\n",
+        "conf:6:15: job 'j': unknown schedule 'nope'", "unknown schedule at its line:col");
+    bad("schedules:\n  s:\n    daily: {interval: 1x, keep: 7}\n", "conf:3:23: bad interval '1x'",
+        "bad duration");
+    bad("schedules:\n  s:\n    daily: {interval: 1d, keep: 0}\n", "keep must be a positive",
+        "keep 0 refused");
+    bad("schedules:\n  s:\n    daily: {interval: 1d, keep: -2}\n", "keep must be a positive",
+        "negative keep refused");
+    bad(HEAD "  j:\n    schedule: s\n    source: {filename: /x}\n", "source has no 'type'",
+        "missing source type");
+    bad("config:\n  base_dri: /x\n", "conf:2:3: unknown setting 'base_dri'", "typo in config key");
+    bad(HEAD "  j:\n    schedul: s\n", "conf:6:5: unknown key 'schedul'", "typo in job key");
+    bad(HEAD "  ../x:\n    schedule: s\n    source: {type: file, filename: /x}\n",
+        "bad job name", "job name with a slash");
+    bad("config:\n  worker-limit: 0\n", "worker-limit must be", "worker-limit 0 refused");
+    bad("jobz:\n  a: 1\n", "conf:1:1: unknown section 'jobz'", "typo in a section");
+    return nfail || ntest != 17 ? 1 : 0;
+}
