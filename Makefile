@@ -24,7 +24,7 @@ UNITBIN := $(UNITSRC:tests/unit/%.c=$(B)/tests/%)
 BINS    := $(TOOLS:%=$(B)/bin/%)
 
 # Libraries every tool links; per-tool extras below.
-COMMON_LIBS := -lyaml -ljansson -lseccomp -lcap -lxxhash -lpthread
+COMMON_LIBS := -lyaml -ljansson -lseccomp -lcap -lxxhash -lpthread -lm
 LIBS_backy-backup := -lrbd -lrados -lcurl
 
 .PHONY: all clean check test install deps demo bench

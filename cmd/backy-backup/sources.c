@@ -1,0 +1,19 @@
+/* sources.c - the source implementations backy-backup knows: one line each. */
+#include <string.h>
+
+#include "backy/sandbox.h"
+#include "sources.h"
+
+extern const struct bk_source_ops source_file_ops;
+
+static const struct source_impl impls[] = {
+    {"file", &source_file_ops, SB_BLOCKDEV},
+};
+
+const struct source_impl *source_impl_find(const char *type)
+{
+    for (size_t i = 0; i < sizeof impls / sizeof impls[0]; i++)
+        if (!strcmp(impls[i].type, type))
+            return &impls[i];
+    return NULL;
+}

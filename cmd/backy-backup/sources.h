@@ -1,0 +1,16 @@
+/* sources.h - private to backy-backup: which implementation reads which
+ * source type, and what more the sandbox must allow while it does. */
+#ifndef BACKY_BACKUP_SOURCES_H
+#define BACKY_BACKUP_SOURCES_H
+
+#include "backy/source.h"
+
+struct source_impl {
+    const char *type;                  /* as in sourcetype.h (canonical name) */
+    const struct bk_source_ops *ops;
+    unsigned sandbox_groups;           /* added to backy-backup's base policy */
+};
+
+const struct source_impl *source_impl_find(const char *type);
+
+#endif
