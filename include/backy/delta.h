@@ -5,8 +5,14 @@
  * reflink, warn once and copy), then for each range the source reports as
  * changed write only the blocks that differ from the parent, punch holes for
  * all-zero blocks, set the size to the source's, fsync, and verify. The image
- * is written as JOBDIR/NEWID; the caller writes NEWID.rev. On failure the
- * image may be left behind (the caller removes the revision). */
+ * is written as JOBDIR/NEWID, its block hashes as JOBDIR/NEWID.sums (see
+ * sums.h; the parent's sums let a backup read only the source). The caller
+ * writes NEWID.rev. On failure the image may be left behind (the caller
+ * removes the revision). The parent's files are only ever read.
+ *
+ * Sandbox needs (backy-backup): SB_WRITE (openat, FICLONE, copy_file_range,
+ * fallocate, ftruncate, fsync, rename, unlink), SB_THREADS (two workers),
+ * lseek (SEEK_DATA/SEEK_HOLE), fadvise64, clock_gettime. */
 #ifndef BACKY_DELTA_H
 #define BACKY_DELTA_H
 
@@ -18,6 +24,7 @@ enum bk_verify { BK_VERIFY_DEFAULT, BK_VERIFY_FULL, BK_VERIFY_OFF };
 struct bk_delta_opts {
     enum bk_verify verify;
     int force_full;          /* ignore the source's change list: compare everything */
+    uint32_t block_size;     /* 0: the parent's (from its sums) or BK_SUMS_BLOCK */
 };
 
 struct bk_delta_stats {
@@ -26,6 +33,9 @@ struct bk_delta_stats {
     uint64_t bytes_written;  /* written into the new image */
     uint64_t bytes_punched;  /* turned into holes */
     int reflinked;           /* 1 when the parent was cloned by reflink */
+    int used_sums;           /* 1 when the parent's sums spared reading its image */
+    int parent_mismatch;     /* 1 when the parent's image did not match its sums
+                                (the backup then compared everything) */
 };
 
 /* parent_id NULL or "" for the first revision. 0, or -1 with err. */

@@ -1,0 +1,790 @@
+/* delta.c - the delta engine (contract in include/backy/delta.h).
+ *
+ * One backup in phases:
+ *   1. clone the parent image (FICLONE, else a sparse copy), set the size;
+ *   2. ask the source which ranges may have changed and mark the blocks;
+ *   3. backup pass, two threads taking 4 MiB chunks in turn: read the
+ *      marked blocks from the source, hash them, and write only where the
+ *      hash differs from the parent's sums (or, without usable sums, where
+ *      the data differs from the cloned image); zero blocks become holes;
+ *      unmarked blocks inherit the parent's hash;
+ *   4. fsync, drop the image from the page cache, read back every block
+ *      written and check it against its hash;
+ *   5. sample about 1% of the unchanged blocks (at most 2 s) against the
+ *      source: the parent's sums are a promise about its image, and a
+ *      broken promise (or a change list that missed a change) makes the
+ *      engine redo pass 3 comparing the whole image with the source;
+ *      verify: full compares everything instead;
+ *   6. write NEWID.sums (temp file, fsync, rename).
+ * The parent's image and sums are opened read-only and never written. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backy/delta.h"
+#include "backy/log.h"
+#include "backy/sums.h"
+#include "backy/util.h"
+
+#define CHUNK_BYTES (4u * 1024 * 1024)
+#define SAMPLE_PERMILLE 10          /* 1% of the unchanged blocks */
+#define SAMPLE_MIN 16
+#define SAMPLE_SECONDS 2.0
+#define NTHREADS 2
+
+/* Per-block state, one byte per block. */
+enum {
+    S_READ     = 1 << 0,  /* read from the source in this run */
+    S_ZERO     = 1 << 1,  /* reported as not existing: reads as zeros */
+    S_WRITTEN  = 1 << 2,  /* data written in this run */
+    S_PUNCHED  = 1 << 3,  /* hole punched in this run */
+    S_SRC      = 1 << 4,  /* the new hash was computed from source data */
+    S_VERIFIED = 1 << 5,  /* source data compared equal with the image bytes */
+};
+
+enum cmp_method { CMP_ZERO, CMP_SUMS, CMP_IMAGE };
+
+struct ctx {
+    int dirfd;
+    char path[4096];            /* dir/new_id, for messages */
+    struct bk_source *src;
+    int img, pfd;
+    uint64_t size, psize;
+    int have_parent;
+    uint32_t bs;
+    uint64_t nblocks, bpc, nchunks;
+    struct bk_sums ps, ns;
+    int ps_valid;
+    int redo;                   /* compare everything against the image */
+    uint8_t *st;
+
+    atomic_uint_fast64_t next;
+    atomic_int failed;
+    pthread_mutex_t mu;
+    char *err;
+    size_t errlen;
+    int have_err;
+
+    atomic_uint_fast64_t bytes_read, bytes_written, bytes_punched;
+    /* full verification: first bad offset found and whether it was written now */
+    uint64_t bad_off;
+    int bad_written;
+    int have_bad;
+};
+
+struct wbuf {
+    unsigned char *a, *b;
+};
+
+typedef int (*chunk_fn)(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n);
+
+BK_PRINTF(2, 3) static void set_err(struct ctx *c, const char *fmt, ...)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!c->have_err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, c->errlen, fmt, ap);
+        va_end(ap);
+        c->have_err = 1;
+    }
+    pthread_mutex_unlock(&c->mu);
+    atomic_store(&c->failed, 1);
+}
+
+static int is_zero(const void *p, size_t n)
+{
+    static const unsigned char z[16];
+    const unsigned char *c = p;
+    if (n <= 16)
+        return memcmp(c, z, n) == 0;
+    return memcmp(c, z, 16) == 0 && memcmp(c, c + 16, n - 16) == 0;
+}
+
+static uint64_t blk_off(const struct ctx *c, uint64_t i)
+{
+    return i * c->bs;
+}
+
+static size_t blk_len(const struct ctx *c, uint64_t i)
+{
+    uint64_t off = blk_off(c, i), left = c->size - off;
+    return left < c->bs ? (size_t)left : c->bs;
+}
+
+static enum cmp_method method_of(const struct ctx *c, uint64_t i)
+{
+    if (c->redo)
+        return CMP_IMAGE;
+    if (!c->have_parent || blk_off(c, i) >= c->psize)
+        return CMP_ZERO;
+    if (c->ps_valid && i < c->ps.nblocks && sums_block_len(&c->ps, i) == blk_len(c, i))
+        return CMP_SUMS;
+    return CMP_IMAGE;
+}
+
+static int src_read(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = c->src->ops->pread(c->src, (char *)buf + got, len - got, off + got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            set_err(c, "cannot read source: %s: offset %" PRIu64 ": %s", c->src->desc,
+                    off + got, strerror(errno));
+            return -1;
+        }
+        if (r == 0) {
+            set_err(c, "cannot read source: %s: ends at offset %" PRIu64
+                    " before its size %" PRIu64, c->src->desc, off + got, c->size);
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    atomic_fetch_add(&c->bytes_read, len);
+    return 0;
+}
+
+static int img_read(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+    ssize_t r = bk_pread_full(c->img, buf, len, (off_t)off);
+    if (r < 0) {
+        set_err(c, "cannot read image: %s: offset %" PRIu64 ": %s", c->path, off,
+                strerror(errno));
+        return -1;
+    }
+    if ((size_t)r < len)
+        memset((char *)buf + r, 0, len - (size_t)r);
+    return 0;
+}
+
+static int img_write(struct ctx *c, const void *buf, size_t len, uint64_t off)
+{
+    if (bk_pwrite_all(c->img, buf, len, (off_t)off) < 0) {
+        set_err(c, "cannot write image: %s: offset %" PRIu64 ": %s", c->path, off,
+                strerror(errno));
+        return -1;
+    }
+    atomic_fetch_add(&c->bytes_written, len);
+    return 0;
+}
+
+static int img_punch(struct ctx *c, const unsigned char *zeros, size_t len, uint64_t off)
+{
+    if (fallocate(c->img, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)len) == 0) {
+        atomic_fetch_add(&c->bytes_punched, len);
+        return 0;
+    }
+    if (errno != EOPNOTSUPP && errno != ENOSYS) {
+        set_err(c, "cannot punch hole: %s: offset %" PRIu64 ": %s", c->path, off,
+                strerror(errno));
+        return -1;
+    }
+    return img_write(c, zeros, len, off);
+}
+
+/* Pass 3 for blocks [first, first+n) of one chunk. Buffer a holds source
+ * data, b the image's bytes where they are needed for comparing. */
+static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
+{
+    uint64_t end = first + n, base = blk_off(c, first);
+    uint64_t i = first;
+    while (i < end) {
+        int touched = c->st[i] & (S_READ | S_ZERO);
+        uint64_t j = i + 1;
+        if (!touched) {
+            /* Unchanged by the source's account: inherit the parent's hash,
+             * or hash the (cloned) image where the parent has no usable one. */
+            while (j < end && !(c->st[j] & (S_READ | S_ZERO)))
+                j++;
+            uint64_t k = i;
+            while (k < j) {
+                if (method_of(c, k) == CMP_SUMS) {
+                    c->ns.h[k] = c->ps.h[k];
+                    k++;
+                    continue;
+                }
+                uint64_t m = k + 1;
+                while (m < j && method_of(c, m) != CMP_SUMS)
+                    m++;
+                uint64_t off = blk_off(c, k);
+                size_t len = (size_t)(blk_off(c, m - 1) + blk_len(c, m - 1) - off);
+                unsigned char *b = w->b + (off - base);
+                if (img_read(c, b, len, off) < 0)
+                    return -1;
+                for (uint64_t q = k; q < m; q++)
+                    sums_hash(b + (blk_off(c, q) - off), blk_len(c, q), &c->ns.h[q]);
+                k = m;
+            }
+            i = j;
+            continue;
+        }
+        while (j < end && (c->st[j] & (S_READ | S_ZERO)))
+            j++;
+        /* Touched run [i, j): fill buffer a with the source's data. */
+        uint64_t roff = blk_off(c, i);
+        size_t rlen = (size_t)(blk_off(c, j - 1) + blk_len(c, j - 1) - roff);
+        unsigned char *b = w->b + (roff - base);
+        int need_img = 0;
+        for (uint64_t k = i; k < j;) {
+            uint64_t m = k + 1;
+            int rd = c->st[k] & S_READ;
+            while (m < j && ((c->st[m] & S_READ) != 0) == (rd != 0))
+                m++;
+            uint64_t o = blk_off(c, k);
+            size_t l = (size_t)(blk_off(c, m - 1) + blk_len(c, m - 1) - o);
+            if (rd) {
+                if (src_read(c, w->a + (o - base), l, o) < 0)
+                    return -1;
+            } else {
+                memset(w->a + (o - base), 0, l);
+            }
+            k = m;
+        }
+        for (uint64_t k = i; k < j; k++)
+            if (method_of(c, k) == CMP_IMAGE)
+                need_img = 1;
+        if (need_img && img_read(c, b, rlen, roff) < 0)
+            return -1;
+
+        /* Decide per block; coalesce neighbouring writes. */
+        uint64_t wstart = 0, wend = 0;   /* pending write, byte offsets */
+        for (uint64_t k = i; k < j; k++) {
+            uint64_t o = blk_off(c, k);
+            size_t l = blk_len(c, k);
+            unsigned char *d = w->a + (o - base);
+            int changed = 0;
+            sums_hash(d, l, &c->ns.h[k]);
+            c->st[k] |= S_SRC;
+            switch (method_of(c, k)) {
+            case CMP_ZERO:
+                changed = !is_zero(d, l);
+                break;
+            case CMP_SUMS:
+                changed = !bk_hash_eq(&c->ns.h[k], &c->ps.h[k]);
+                break;
+            case CMP_IMAGE:
+                changed = memcmp(d, w->b + (o - base), l) != 0;
+                if (!changed)
+                    c->st[k] |= S_VERIFIED;
+                break;
+            }
+            if (!changed)
+                continue;
+            if (is_zero(d, l)) {
+                if (wend > wstart && img_write(c, w->a + (wstart - base), wend - wstart, wstart) < 0)
+                    return -1;
+                wstart = wend = 0;
+                /* the zero source block is the data if punching is unsupported */
+                if (img_punch(c, d, l, o) < 0)
+                    return -1;
+                c->st[k] |= S_PUNCHED;
+                continue;
+            }
+            c->st[k] |= S_WRITTEN;
+            if (wend > wstart && wend == o) {
+                wend = o + l;
+            } else {
+                if (wend > wstart && img_write(c, w->a + (wstart - base), wend - wstart, wstart) < 0)
+                    return -1;
+                wstart = o;
+                wend = o + l;
+            }
+        }
+        if (wend > wstart && img_write(c, w->a + (wstart - base), wend - wstart, wstart) < 0)
+            return -1;
+        i = j;
+    }
+    return 0;
+}
+
+/* Pass 4: every block written or punched in this run reads back as hashed. */
+static int chunk_readback(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
+{
+    uint64_t end = first + n, base = blk_off(c, first);
+    for (uint64_t i = first; i < end;) {
+        if (!(c->st[i] & (S_WRITTEN | S_PUNCHED))) {
+            i++;
+            continue;
+        }
+        uint64_t j = i + 1;
+        while (j < end && (c->st[j] & (S_WRITTEN | S_PUNCHED)))
+            j++;
+        uint64_t off = blk_off(c, i);
+        size_t len = (size_t)(blk_off(c, j - 1) + blk_len(c, j - 1) - off);
+        unsigned char *b = w->b + (off - base);
+        if (img_read(c, b, len, off) < 0)
+            return -1;
+        for (uint64_t k = i; k < j; k++) {
+            struct bk_hash h;
+            sums_hash(b + (blk_off(c, k) - off), blk_len(c, k), &h);
+            if (!bk_hash_eq(&h, &c->ns.h[k])) {
+                set_err(c, "verification failed: %s: offset %" PRIu64
+                        ": written data reads back differently", c->path, blk_off(c, k));
+                return -1;
+            }
+        }
+        i = j;
+    }
+    return 0;
+}
+
+/* verify: full - the whole image against the source and the new sums. */
+static int chunk_full(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
+{
+    uint64_t off = blk_off(c, first);
+    size_t len = (size_t)(blk_off(c, first + n - 1) + blk_len(c, first + n - 1) - off);
+    if (src_read(c, w->a, len, off) < 0 || img_read(c, w->b, len, off) < 0)
+        return -1;
+    for (uint64_t k = first; k < first + n; k++) {
+        size_t o = (size_t)(blk_off(c, k) - off), l = blk_len(c, k);
+        struct bk_hash h;
+        sums_hash(w->b + o, l, &h);
+        if (memcmp(w->a + o, w->b + o, l) != 0 || !bk_hash_eq(&h, &c->ns.h[k])) {
+            pthread_mutex_lock(&c->mu);
+            if (!c->have_bad || blk_off(c, k) < c->bad_off) {
+                c->have_bad = 1;
+                c->bad_off = blk_off(c, k);
+                c->bad_written = (c->st[k] & (S_WRITTEN | S_PUNCHED)) != 0;
+            }
+            pthread_mutex_unlock(&c->mu);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+struct worker {
+    struct ctx *c;
+    chunk_fn fn;
+    struct wbuf w;
+};
+
+static void *work(void *arg)
+{
+    struct worker *wk = arg;
+    struct ctx *c = wk->c;
+    while (!atomic_load(&c->failed)) {
+        uint64_t k = atomic_fetch_add(&c->next, 1);
+        if (k >= c->nchunks)
+            break;
+        uint64_t first = k * c->bpc;
+        uint64_t n = c->nblocks - first < c->bpc ? c->nblocks - first : c->bpc;
+        if (wk->fn(c, &wk->w, first, n) < 0) {
+            atomic_store(&c->failed, 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Run fn over all chunks with NTHREADS threads (fewer if threads cannot
+ * be started). 0 or -1 with the error set. */
+static int run_phase(struct ctx *c, struct worker *wk, chunk_fn fn)
+{
+    pthread_t th[NTHREADS];
+    int started[NTHREADS] = {0};
+    atomic_store(&c->next, 0);
+    for (int t = 0; t < NTHREADS; t++)
+        wk[t].fn = fn;
+    for (int t = 1; t < NTHREADS; t++)
+        started[t] = c->nchunks > 1 && pthread_create(&th[t], NULL, work, &wk[t]) == 0;
+    work(&wk[0]);
+    for (int t = 1; t < NTHREADS; t++)
+        if (started[t])
+            pthread_join(th[t], NULL);
+    return atomic_load(&c->failed) ? -1 : 0;
+}
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* Pass 5: sample unchanged blocks. Returns 0 when all agree, 1 when the
+ * image or the source disagrees with the new sums (offset in *bad), -1 on
+ * error. */
+static int sample_unchanged(struct ctx *c, struct wbuf *w, uint64_t *bad)
+{
+    if (c->nblocks == 0)
+        return 0;
+    uint64_t want = c->nblocks * SAMPLE_PERMILLE / 1000;
+    if (want < SAMPLE_MIN)
+        want = SAMPLE_MIN;
+    if (want > c->nblocks)
+        want = c->nblocks;
+    uint64_t step = c->nblocks / want;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+    if (!seed)
+        seed = 0x9e3779b97f4a7c15ull;
+    double t0 = now_mono();
+    uint64_t checked = 0;
+    for (uint64_t s = 0; s < want; s++) {
+        uint64_t i = s * step + xorshift(&seed) % step;
+        if (c->st[i] & (S_WRITTEN | S_PUNCHED | S_VERIFIED))
+            continue;
+        if (now_mono() - t0 > SAMPLE_SECONDS)
+            break;
+        uint64_t off = blk_off(c, i);
+        size_t len = blk_len(c, i);
+        struct bk_hash h;
+        if (img_read(c, w->b, len, off) < 0)
+            return -1;
+        sums_hash(w->b, len, &h);
+        int ok = bk_hash_eq(&h, &c->ns.h[i]);
+        if (ok && !(c->st[i] & S_SRC)) {
+            if (src_read(c, w->a, len, off) < 0)
+                return -1;
+            ok = memcmp(w->a, w->b, len) == 0;
+        }
+        checked++;
+        if (!ok) {
+            *bad = off;
+            return 1;
+        }
+    }
+    log_debug("verify: %" PRIu64 " unchanged blocks sampled in %.3f s", checked, now_mono() - t0);
+    return 0;
+}
+
+/* Make the new image a copy of the parent: reflink, else a sparse copy. */
+static int clone_parent(struct ctx *c, struct bk_delta_stats *stats)
+{
+    if (ioctl(c->img, FICLONE, c->pfd) == 0) {
+        stats->reflinked = 1;
+        return 0;
+    }
+    int e = errno;
+    if (e != EOPNOTSUPP && e != EXDEV && e != EINVAL && e != ENOTTY && e != ENOSYS) {
+        set_err(c, "cannot clone parent image: %s: %s", c->path, strerror(e));
+        return -1;
+    }
+    log_warn("filesystem has no reflink support: making a full copy");
+    unsigned char *buf = NULL;
+    uint64_t off = 0;
+    while (off < c->psize) {
+        off_t d = lseek(c->pfd, (off_t)off, SEEK_DATA), h;
+        if (d < 0 && errno == ENXIO)
+            break;
+        if (d < 0) {
+            d = (off_t)off;
+            h = (off_t)c->psize;
+        } else {
+            h = lseek(c->pfd, d, SEEK_HOLE);
+            if (h < 0)
+                h = (off_t)c->psize;
+        }
+        off_t in = d, out = d;
+        while (in < h) {
+            ssize_t r = buf ? -1 : copy_file_range(c->pfd, &in, c->img, &out, (size_t)(h - in), 0);
+            if (r > 0)
+                continue;
+            if (r == 0)
+                break;
+            if (!buf && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
+                         errno == EINVAL || errno == EBADF)) {
+                buf = malloc(CHUNK_BYTES);
+                if (!buf) {
+                    set_err(c, "cannot copy parent image: %s: %s", c->path, strerror(errno));
+                    return -1;
+                }
+            }
+            if (!buf) {
+                set_err(c, "cannot copy parent image: %s: %s", c->path, strerror(errno));
+                return -1;
+            }
+            size_t l = (size_t)(h - in) < CHUNK_BYTES ? (size_t)(h - in) : CHUNK_BYTES;
+            ssize_t got = bk_pread_full(c->pfd, buf, l, in);
+            if (got <= 0) {
+                set_err(c, "cannot read parent image: %s: %s", c->path,
+                        got < 0 ? strerror(errno) : "unexpected end of file");
+                free(buf);
+                return -1;
+            }
+            if (!is_zero(buf, (size_t)got) &&
+                bk_pwrite_all(c->img, buf, (size_t)got, in) < 0) {
+                set_err(c, "cannot write image: %s: %s", c->path, strerror(errno));
+                free(buf);
+                return -1;
+            }
+            in += got;
+            out = in;
+        }
+        off = (uint64_t)h;
+    }
+    free(buf);
+    if (ftruncate(c->img, (off_t)c->psize) < 0) {
+        set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+struct mark_arg {
+    struct ctx *c;
+};
+
+static int mark_cb(uint64_t off, uint64_t len, int exists, void *arg)
+{
+    struct ctx *c = ((struct mark_arg *)arg)->c;
+    if (off >= c->size || len == 0)
+        return 0;
+    if (len > c->size - off)
+        len = c->size - off;
+    uint64_t a = off / c->bs, b = (off + len - 1) / c->bs;
+    for (uint64_t i = a; i <= b; i++) {
+        int whole = blk_off(c, i) >= off && blk_off(c, i) + blk_len(c, i) <= off + len;
+        if (exists || !whole)
+            c->st[i] |= S_READ;
+        else
+            c->st[i] |= S_ZERO;
+    }
+    return 0;
+}
+
+static int fsync_image(struct ctx *c)
+{
+    if (fsync(c->img) < 0) {
+        set_err(c, "cannot fsync image: %s: %s", c->path, strerror(errno));
+        return -1;
+    }
+    /* Read-back should come from the disk, not from the pages just written. */
+    posix_fadvise(c->img, 0, 0, POSIX_FADV_DONTNEED);
+    return 0;
+}
+
+static void load_parent_sums(struct ctx *c, const char *parent_id, uint32_t want_bs)
+{
+    char name[256];
+    char e[512];
+    snprintf(name, sizeof(name), "%s%s", parent_id, BK_SUMS_SUFFIX);
+    if (sums_load(c->dirfd, name, &c->ps, e, sizeof(e)) < 0) {
+        if (errno == ENOENT)
+            log_info("parent %s has no sums: comparing with its image", parent_id);
+        else
+            log_warn("%s: comparing with the parent image", e);
+        return;
+    }
+    if (c->ps.size != c->psize) {
+        log_warn("sums of parent %s describe %" PRIu64 " bytes, its image has %" PRIu64
+                 ": comparing with the parent image", parent_id, c->ps.size, c->psize);
+        sums_free(&c->ps);
+        return;
+    }
+    if (want_bs && c->ps.block_size != want_bs) {
+        log_info("sums of parent %s use %u byte blocks, not %u: comparing with the parent image",
+                 parent_id, c->ps.block_size, want_bs);
+        sums_free(&c->ps);
+        return;
+    }
+    c->ps_valid = 1;
+}
+
+int delta_backup(int dirfd, const char *dir, const char *new_id, const char *parent_id,
+                 struct bk_source *src, const struct bk_delta_opts *opts,
+                 struct bk_delta_stats *stats, char *err, size_t errlen)
+{
+    struct bk_delta_opts defopts = {0};
+    struct bk_delta_stats dummy;
+    if (!opts)
+        opts = &defopts;
+    if (!stats)
+        stats = &dummy;
+    memset(stats, 0, sizeof(*stats));
+
+    struct ctx *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "cannot allocate memory: %s: %s", new_id, strerror(errno));
+        return -1;
+    }
+    struct worker wk[NTHREADS];
+    memset(wk, 0, sizeof(wk));
+    int rc = -1;
+    c->dirfd = dirfd;
+    c->src = src;
+    c->img = c->pfd = -1;
+    c->err = err;
+    c->errlen = errlen;
+    pthread_mutex_init(&c->mu, NULL);
+    snprintf(c->path, sizeof(c->path), "%s/%s", dir ? dir : ".", new_id);
+    c->size = src->size;
+    c->have_parent = parent_id && *parent_id;
+    double t0 = now_mono();
+
+    if (opts->block_size && (opts->block_size < 4096 || (opts->block_size & (opts->block_size - 1)))) {
+        set_err(c, "invalid block size: %s: %u is not a power of two >= 4096", c->path,
+                opts->block_size);
+        goto out;
+    }
+    if (c->have_parent) {
+        c->pfd = openat(dirfd, parent_id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat sb;
+        if (c->pfd < 0 || fstat(c->pfd, &sb) < 0) {
+            set_err(c, "cannot open parent image: %s/%s: %s", dir ? dir : ".", parent_id,
+                    strerror(errno));
+            goto out;
+        }
+        c->psize = (uint64_t)sb.st_size;
+        load_parent_sums(c, parent_id, opts->block_size);
+    }
+    c->bs = opts->block_size ? opts->block_size : c->ps_valid ? c->ps.block_size : BK_SUMS_BLOCK;
+    stats->used_sums = c->ps_valid;
+
+    c->img = openat(dirfd, new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (c->img < 0) {
+        set_err(c, "cannot create image: %s: %s", c->path, strerror(errno));
+        goto out;
+    }
+    if (c->have_parent && clone_parent(c, stats) < 0)
+        goto out;
+    if (ftruncate(c->img, (off_t)c->size) < 0) {
+        set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
+        goto out;
+    }
+    if (src->fd >= 0)
+        posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    if (sums_init(&c->ns, c->size, c->bs) < 0) {
+        set_err(c, "cannot allocate sums: %s: %s", c->path, strerror(errno));
+        goto out;
+    }
+    c->nblocks = c->ns.nblocks;
+    size_t chunk = c->bs > CHUNK_BYTES ? c->bs : CHUNK_BYTES;
+    c->bpc = chunk / c->bs;
+    c->nchunks = (c->nblocks + c->bpc - 1) / c->bpc;
+    c->st = calloc(c->nblocks ? c->nblocks : 1, 1);
+    int nomem = !c->st;
+    for (int t = 0; t < NTHREADS; t++) {
+        wk[t].c = c;
+        wk[t].w.a = malloc(chunk);
+        wk[t].w.b = malloc(chunk);
+        nomem |= !wk[t].w.a || !wk[t].w.b;
+    }
+    if (nomem) {
+        set_err(c, "cannot allocate buffers: %s: %s", c->path, strerror(ENOMEM));
+        goto out;
+    }
+
+    int full = 0;
+    struct mark_arg ma = {c};
+    if (src->ops->changed(src, &full, mark_cb, &ma, err, errlen) < 0) {
+        c->have_err = 1;
+        goto out;
+    }
+    if (full || opts->force_full || !c->have_parent) {
+        for (uint64_t i = 0; i < c->nblocks; i++)
+            if (opts->force_full || !(c->st[i] & S_ZERO))
+                c->st[i] = S_READ;
+    }
+    log_debug("delta: %s: %" PRIu64 " blocks of %u bytes, parent %s, %s%s", c->path,
+              c->nblocks, c->bs, c->have_parent ? parent_id : "none",
+              c->ps_valid ? "comparing with parent sums" : "comparing with parent image",
+              full ? ", full compare requested by the source" : "");
+
+    for (int attempt = 0;; attempt++) {
+        if (run_phase(c, wk, chunk_backup) < 0 || fsync_image(c) < 0 ||
+            run_phase(c, wk, chunk_readback) < 0)
+            goto out;
+        uint64_t bad = 0;
+        int mismatch = 0;
+        if (opts->verify == BK_VERIFY_FULL) {
+            c->have_bad = 0;
+            if (run_phase(c, wk, chunk_full) < 0)
+                goto out;
+            if (c->have_bad && c->bad_written) {
+                set_err(c, "verification failed: %s: offset %" PRIu64
+                        ": image differs from source", c->path, c->bad_off);
+                goto out;
+            }
+            mismatch = c->have_bad;
+            bad = c->bad_off;
+        } else if (opts->verify != BK_VERIFY_OFF) {
+            mismatch = sample_unchanged(c, &wk[0].w, &bad);
+            if (mismatch < 0)
+                goto out;
+        }
+        if (!mismatch)
+            break;
+        if (attempt > 0 || !c->have_parent) {
+            set_err(c, "verification failed: %s: offset %" PRIu64
+                    ": image differs from source", c->path, bad);
+            goto out;
+        }
+        log_warn("parent %s does not match its sums or the source's change list at "
+                 "offset %" PRIu64 ": comparing the whole image with the source",
+                 parent_id, bad);
+        stats->parent_mismatch = 1;
+        c->redo = 1;
+        for (uint64_t i = 0; i < c->nblocks; i++)
+            c->st[i] = (uint8_t)((c->st[i] & (S_WRITTEN | S_PUNCHED)) | S_READ);
+    }
+
+    char sname[256];
+    snprintf(sname, sizeof(sname), "%s%s", new_id, BK_SUMS_SUFFIX);
+    if (sums_save(dirfd, sname, &c->ns, 0440, err, errlen) < 0) {
+        c->have_err = 1;
+        goto out;
+    }
+    rc = 0;
+
+out:
+    stats->size = c->size;
+    stats->bytes_read = atomic_load(&c->bytes_read);
+    stats->bytes_written = atomic_load(&c->bytes_written);
+    stats->bytes_punched = atomic_load(&c->bytes_punched);
+    if (rc == 0) {
+        char r[32], w[32], p[32];
+        bk_fmt_size(r, sizeof(r), stats->bytes_read);
+        bk_fmt_size(w, sizeof(w), stats->bytes_written);
+        bk_fmt_size(p, sizeof(p), stats->bytes_punched);
+        log_info("delta: %s: read %s, wrote %s, punched %s, %s in %.2f s", new_id, r, w, p,
+                 !c->have_parent ? "first revision"
+                 : c->redo ? "full compare after parent mismatch"
+                 : c->ps_valid ? "parent sums used" : "parent image compared",
+                 now_mono() - t0);
+        if (c->have_parent)
+            log_debug("delta: %s: parent %s %s", new_id, parent_id,
+                      stats->reflinked ? "cloned by reflink" : "copied");
+    } else if (!c->have_err) {
+        snprintf(err, errlen, "backup failed: %s: unknown error", c->path);
+    }
+    for (int t = 0; t < NTHREADS; t++) {
+        free(wk[t].w.a);
+        free(wk[t].w.b);
+    }
+    free(c->st);
+    sums_free(&c->ps);
+    sums_free(&c->ns);
+    if (c->img >= 0)
+        close(c->img);
+    if (c->pfd >= 0)
+        close(c->pfd);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    return rc;
+}
