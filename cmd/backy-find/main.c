@@ -1,0 +1,56 @@
+/* backy-find - print the image path of a revision. Read-only. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/sandbox.h"
+#include "backy/util.h"
+
+static const char usage[] =
+    "usage: backy-find [-l LOGFILE] [-v] [-b DIR] [-r REVISION]\n"
+    "Prints the full path of the image of REVISION (default: the newest).\n"
+    "REVISION: a full ID or unique ID prefix, a relative number (0 = newest),\n"
+    "last or latest, or a tag (the newest revision with it).\n"
+    "Exit status: 0 on success, 1 otherwise.\n";
+
+/* Reads the job directory; cannot open anything for writing. */
+static const struct sb_policy policy = {
+    .name = "backy-find",
+    .groups = SB_BASE | SB_RDONLY,
+};
+
+int main(int argc, char **argv)
+{
+    bk_setprog(argv[0]);
+    struct bk_cli cli = {0};
+    const char *spec = NULL;
+    static const struct option longopts[] = {BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1)
+        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'r')
+            spec = optarg;
+    if (optind != argc)
+        bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    /* stdout carries the path: log lines go to stderr unless -l */
+    bk_cli_log(&cli, 1);
+    log_no_reopen();
+    char *dir = bk_cli_jobdir(&cli);
+    sandbox_enter(&policy);
+
+    char err[2048];
+    struct bk_store st;
+    if (store_open(&st, dir, err, sizeof err) < 0)
+        bk_die("%s", err);
+    const struct bk_rev *r = store_resolve(&st, spec, err, sizeof err);
+    if (!r)
+        bk_die("%s", err);
+    printf("%s/%s\n", dir, r->id);
+    if (fflush(stdout) != 0)
+        bk_die_errno("cannot write to stdout");
+    store_close(&st);
+    free(dir);
+    return 0;
+}
