@@ -8,10 +8,13 @@
 #include "backy/util.h"
 
 extern const struct bk_sourcetype bk_sourcetype_file;
+extern const struct bk_sourcetype bk_sourcetype_ceph_rbd, bk_sourcetype_flyingcircus;
 
 /* One line per source type. */
 static const struct bk_sourcetype *const types[] = {
     &bk_sourcetype_file,
+    &bk_sourcetype_ceph_rbd,
+    &bk_sourcetype_flyingcircus,
     NULL,
 };
 
