@@ -508,6 +508,8 @@ static void load_filter(const struct sb_policy *p)
         sb_die("seccomp bad-arch action", -rc);
 
     unsigned g = p->groups | SB_BASE;
+    if (g & SB_WRITE)
+        g |= SB_RDONLY;         /* what may write may also look */
     for (size_t i = 0; i < sizeof group_table / sizeof group_table[0]; i++)
         if (g & group_table[i].group)
             allow_list(ctx, group_table[i].calls);

@@ -44,7 +44,8 @@
 enum sb_group {
     SB_BASE      = 1u << 0,  /* memory, time, signals, exit, read/write on open fds, close, fstat */
     SB_RDONLY    = 1u << 1,  /* openat O_RDONLY only (no O_CREAT/O_TRUNC/O_WRONLY/O_RDWR), stat, getdents, readlink, lseek */
-    SB_WRITE     = 1u << 2,  /* openat any flags, unlink, rename, mkdir, symlink, fchmod, ftruncate, fallocate, fsync, FICLONE, copy_file_range */
+    SB_WRITE     = 1u << 2,  /* openat any flags, unlink, rename, mkdir, symlink, fchmod, ftruncate, fallocate, fsync, FICLONE, copy_file_range;
+                                implies SB_RDONLY */
     SB_THREADS   = 1u << 3,  /* clone threads, futex, set_robust_list, rseq, sched_yield */
     SB_PROC      = 1u << 4,  /* fork/clone, execve, wait4, kill, pipe (scheduler spawning tools);
                                 the spawned tools inherit this filter, so it also
