@@ -11,8 +11,9 @@
  *                  the image are skipped (SEEK_DATA/SEEK_HOLE) so the result
  *                  is sparse, and the target is ftruncated to the image
  *                  size. Otherwise (an existing file being overwritten)
- *                  every byte is written, and the file is truncated to the
- *                  image size.
+ *                  the image's holes are punched into it (zeros written
+ *                  where punching is not supported), and the file is
+ *                  truncated to the image size.
  *   block device   every block is written, zeros included: a device is
  *                  never assumed to read as zeros (no BLKZEROOUT, no
  *                  compare-before-write), so the result is right on any
@@ -20,7 +21,11 @@
  *   pipe, stdout,  everything in order, holes as zeros (splice where the
  *   anything else  kernel allows, else read/write in 4 MiB requests).
  *
- * Regular files and block devices are fsynced before returning.
+ * Regular files and block devices are fsynced before returning. A target
+ * that is the image itself is refused.
+ *
+ * Sandbox needs (backy-restore): ioctl FICLONE and BLKGETSIZE64, lseek,
+ * copy_file_range, splice, sendfile, fallocate, ftruncate, fsync, fadvise64.
  * Returns 0, or -1 with "what: reason" in err (the caller adds PROG and the
  * paths it knows). The source descriptor's offset is not used (pread). */
 #ifndef BACKY_COPYOUT_H

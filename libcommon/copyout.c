@@ -1,0 +1,235 @@
+/* copyout.c - copy a revision image to a target (contract in
+ * include/backy/copyout.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backy/copyout.h"
+#include "backy/util.h"
+
+#define BUF_BYTES (4u * 1024 * 1024)
+
+const char *bk_copy_method_name(enum bk_copy_method m)
+{
+    switch (m) {
+    case BK_COPY_REFLINK: return "reflink";
+    case BK_COPY_CFR: return "copy_file_range";
+    case BK_COPY_SPLICE: return "splice";
+    case BK_COPY_RW: return "read/write";
+    default: return "none";
+    }
+}
+
+struct cp {
+    int src, dst;
+    uint64_t size;
+    unsigned char *buf;
+    struct bk_copy_stats *st;
+    char *err;
+    size_t errlen;
+};
+
+static int fail(struct cp *c, const char *what, int e)
+{
+    snprintf(c->err, c->errlen, "%s: %s", what, strerror(e));
+    errno = e;
+    return -1;
+}
+
+static int get_buf(struct cp *c)
+{
+    if (!c->buf && !(c->buf = malloc(BUF_BYTES)))
+        return fail(c, "cannot allocate copy buffer", errno);
+    return 0;
+}
+
+/* Copy [off, end) with pread/pwrite (dst_off = off) or write (dst_off < 0). */
+static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
+{
+    if (get_buf(c) < 0)
+        return -1;
+    if (c->st->method == BK_COPY_NONE || c->st->method == BK_COPY_CFR)
+        c->st->method = BK_COPY_RW;
+    while (off < end) {
+        size_t l = end - off < BUF_BYTES ? (size_t)(end - off) : BUF_BYTES;
+        ssize_t r = bk_pread_full(c->src, c->buf, l, (off_t)off);
+        if (r < 0)
+            return fail(c, "cannot read image", errno);
+        if (r == 0)
+            return fail(c, "cannot read image", EIO);   /* shrank under us */
+        int w = positional ? bk_pwrite_all(c->dst, c->buf, (size_t)r, (off_t)off)
+                           : bk_write_all(c->dst, c->buf, (size_t)r);
+        if (w < 0)
+            return fail(c, "cannot write target", errno);
+        off += (uint64_t)r;
+        c->st->bytes_copied += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* Copy a data range between regular files: copy_file_range, else read/write. */
+static int copy_range_file(struct cp *c, uint64_t off, uint64_t end)
+{
+    loff_t in = (loff_t)off, out = (loff_t)off;
+    while ((uint64_t)in < end && c->st->method != BK_COPY_RW) {
+        ssize_t r = copy_file_range(c->src, &in, c->dst, &out, (size_t)(end - (uint64_t)in), 0);
+        if (r > 0) {
+            c->st->method = BK_COPY_CFR;
+            c->st->bytes_copied += (uint64_t)r;
+            continue;
+        }
+        if (r == 0)
+            return fail(c, "cannot read image", EIO);
+        if (errno == EINTR)
+            continue;
+        if (errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL &&
+            errno != EBADF)
+            return fail(c, "cannot copy to target", errno);
+        c->st->method = BK_COPY_RW;
+    }
+    return copy_rw(c, (uint64_t)in, end, 1);
+}
+
+/* Next data segment at or after off: [*d, *h). 0 when none is left. */
+static int next_data(struct cp *c, uint64_t off, uint64_t *d, uint64_t *h)
+{
+    off_t a = lseek(c->src, (off_t)off, SEEK_DATA);
+    if (a < 0) {
+        if (errno == ENXIO)
+            return 0;
+        *d = off;              /* no SEEK_DATA: all of it is data */
+        *h = c->size;
+        return 1;
+    }
+    off_t b = lseek(c->src, a, SEEK_HOLE);
+    *d = (uint64_t)a;
+    *h = b < 0 || (uint64_t)b > c->size ? c->size : (uint64_t)b;
+    return 1;
+}
+
+static int punch_or_zero(struct cp *c, uint64_t off, uint64_t end)
+{
+    if (off >= end)
+        return 0;
+    if (fallocate(c->dst, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+                  (off_t)(end - off)) == 0)
+        return 0;
+    if (get_buf(c) < 0)
+        return -1;
+    memset(c->buf, 0, BUF_BYTES);
+    while (off < end) {
+        size_t l = end - off < BUF_BYTES ? (size_t)(end - off) : BUF_BYTES;
+        if (bk_pwrite_all(c->dst, c->buf, l, (off_t)off) < 0)
+            return fail(c, "cannot write target", errno);
+        off += l;
+    }
+    return 0;
+}
+
+static int to_file(struct cp *c, int dst_is_new)
+{
+    if (ioctl(c->dst, FICLONE, c->src) == 0) {
+        c->st->method = BK_COPY_REFLINK;
+        c->st->bytes_copied = c->size;
+    } else {
+        /* Data segments are copied; holes are skipped in a new file and
+         * punched (or zeroed) in an existing one. */
+        uint64_t off = 0, d, h;
+        while (off < c->size && next_data(c, off, &d, &h)) {
+            if (!dst_is_new && punch_or_zero(c, off, d) < 0)
+                return -1;
+            if (copy_range_file(c, d, h) < 0)
+                return -1;
+            off = h;
+        }
+        if (!dst_is_new && punch_or_zero(c, off, c->size) < 0)
+            return -1;
+    }
+    if (ftruncate(c->dst, (off_t)c->size) < 0)
+        return fail(c, "cannot set target size", errno);
+    if (fsync(c->dst) < 0)
+        return fail(c, "cannot fsync target", errno);
+    return 0;
+}
+
+static int to_blockdev(struct cp *c)
+{
+    uint64_t devsize = 0;
+    if (ioctl(c->dst, BLKGETSIZE64, &devsize) < 0)
+        return fail(c, "cannot get target device size", errno);
+    if (devsize < c->size) {
+        snprintf(c->err, c->errlen,
+                 "target device too small: %llu bytes, the image has %llu",
+                 (unsigned long long)devsize, (unsigned long long)c->size);
+        errno = ENOSPC;
+        return -1;
+    }
+    /* Every byte is written, zeros included: a device's old content is
+     * never trusted to read as zeros. */
+    if (copy_rw(c, 0, c->size, 1) < 0)
+        return -1;
+    if (fsync(c->dst) < 0)
+        return fail(c, "cannot fsync target device", errno);
+    return 0;
+}
+
+static int to_stream(struct cp *c, int is_pipe)
+{
+    loff_t off = 0;
+    /* splice into a pipe, sendfile to anything else; both move page-cache
+     * pages without copying them through user space */
+    while ((uint64_t)off < c->size) {
+        size_t l = c->size - (uint64_t)off < (1u << 30) ? (size_t)(c->size - (uint64_t)off) : (1u << 30);
+        ssize_t r = is_pipe ? splice(c->src, &off, c->dst, NULL, l, SPLICE_F_MORE)
+                            : sendfile(c->dst, c->src, &off, l);
+        if (r > 0) {
+            c->st->method = BK_COPY_SPLICE;
+            c->st->bytes_copied += (uint64_t)r;
+            continue;
+        }
+        if (r == 0)
+            return fail(c, "cannot read image", EIO);
+        if (errno == EINTR)
+            continue;
+        if (errno == EPIPE)
+            return fail(c, "cannot write target", errno);
+        if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP && errno != EBADF)
+            return fail(c, "cannot write target", errno);
+        return copy_rw(c, (uint64_t)off, c->size, 0);
+    }
+    return 0;
+}
+
+int bk_copyout(int src_fd, int dst_fd, int dst_is_new, struct bk_copy_stats *st,
+               char *err, size_t errlen)
+{
+    struct bk_copy_stats dummy;
+    struct cp c = { .src = src_fd, .dst = dst_fd, .st = st ? st : &dummy,
+                    .err = err, .errlen = errlen };
+    memset(c.st, 0, sizeof(*c.st));
+    struct stat ss, ds;
+    if (fstat(src_fd, &ss) < 0)
+        return fail(&c, "cannot stat image", errno);
+    if (fstat(dst_fd, &ds) < 0)
+        return fail(&c, "cannot stat target", errno);
+    if (ss.st_dev == ds.st_dev && ss.st_ino == ds.st_ino)
+        return fail(&c, "target is the image itself", EINVAL);
+    c.size = c.st->size = (uint64_t)ss.st_size;
+    posix_fadvise(src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int rc;
+    if (S_ISREG(ds.st_mode))
+        rc = to_file(&c, dst_is_new);
+    else if (S_ISBLK(ds.st_mode))
+        rc = to_blockdev(&c);
+    else
+        rc = to_stream(&c, S_ISFIFO(ds.st_mode));
+    free(c.buf);
+    return rc;
+}
