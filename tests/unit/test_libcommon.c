@@ -1,0 +1,353 @@
+/* test_libcommon.c - revision specs, .rev round trip and backy 2.0 forms,
+ * short UUIDs, durations, tables, YAML errors with positions. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backy/duration.h"
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/shortuuid.h"
+#include "backy/sourcetype.h"
+#include "backy/table.h"
+#include "backy/util.h"
+#include "backy/ynode.h"
+#include "tap.h"
+
+static void test_shortuuid(void)
+{
+    uint8_t zero[16] = {0}, ones[16];
+    memset(ones, 0xff, sizeof ones);
+    char out[SHORTUUID_LEN + 1];
+    shortuuid_encode(zero, out);
+    tap_ok(!strcmp(out, "2222222222222222222222"), "shortuuid of 0 is all '2'");
+    /* python: shortuuid.encode(uuid.UUID(int=2**128-1)) */
+    shortuuid_encode(ones, out);
+    tap_ok(!strcmp(out, "oZEq7ovRbLq6UnGMPwc8B5"), "shortuuid of 2^128-1 matches python shortuuid");
+    uint8_t one[16] = {0};
+    one[15] = 57;
+    shortuuid_encode(one, out);
+    tap_ok(!strcmp(out, "2222222222222222222232"), "57 encodes as '32' in base57");
+    char a[SHORTUUID_LEN + 1], b[SHORTUUID_LEN + 1];
+    tap_ok(shortuuid_new(a) == 0 && shortuuid_new(b) == 0 && strcmp(a, b) && strlen(a) == 22,
+           "two new IDs are 22 characters and differ");
+    tap_ok(shortuuid_valid(a) && !shortuuid_valid("abc/def") && !shortuuid_valid("l0O1") &&
+               !shortuuid_valid(""),
+           "ID validation accepts base57 only");
+}
+
+static void test_duration(void)
+{
+    int64_t s;
+    tap_ok(duration_parse("30", &s) == 0 && s == 30, "bare number is seconds");
+    tap_ok(duration_parse("30s", &s) == 0 && s == 30, "s suffix");
+    tap_ok(duration_parse("5m", &s) == 0 && s == 300, "m suffix");
+    tap_ok(duration_parse("2h", &s) == 0 && s == 7200, "h suffix");
+    tap_ok(duration_parse("1d", &s) == 0 && s == 86400, "d suffix");
+    tap_ok(duration_parse("2w", &s) == 0 && s == 14 * 86400, "w suffix");
+    tap_ok(duration_parse("1x", &s) < 0 && duration_parse("", &s) < 0 && duration_parse("-1d", &s) < 0 &&
+               duration_parse("1dd", &s) < 0 && duration_parse("d", &s) < 0 &&
+               duration_parse("99999999999999999999w", &s) < 0,
+           "bad durations are rejected");
+    char buf[32];
+    duration_format(86400, buf, sizeof buf);
+    tap_ok(!strcmp(buf, "1d"), "86400 formats as 1d");
+    duration_format(90, buf, sizeof buf);
+    tap_ok(!strcmp(buf, "90s"), "90 formats as 90s");
+}
+
+static void test_time(void)
+{
+    double t;
+    tap_ok(bk_parse_time("2015-11-04 20:09:32", &t) == 0 && t == 1446667772.0,
+           "naive timestamp means UTC");
+    tap_ok(bk_parse_time("2015-11-04 20:09:32.5+00:00", &t) == 0 && t == 1446667772.5,
+           "fraction and +00:00");
+    tap_ok(bk_parse_time("2015-11-04T21:09:32+01:00", &t) == 0 && t == 1446667772.0,
+           "T separator and zone offset");
+    tap_ok(bk_parse_time("2015-11-04 20:09:32Z", &t) == 0 && t == 1446667772.0, "Z zone");
+    tap_ok(bk_parse_time("2015-13-04 20:09:32", &t) < 0 && bk_parse_time("yesterday", &t) < 0 &&
+               bk_parse_time("2015-11-04 20:09:32 junk", &t) < 0,
+           "bad timestamps are rejected");
+    char buf[64];
+    bk_fmt_time_utc(1446667772.7, buf, sizeof buf);
+    tap_ok(!strcmp(buf, "2015-11-04 20:09:32 UTC"), "table time format");
+    bk_fmt_time_iso(1446667772.25, buf, sizeof buf);
+    tap_ok(!strcmp(buf, "2015-11-04 20:09:32.250000+00:00"), "ISO time format");
+}
+
+static void test_rev_roundtrip(void)
+{
+    char err[512];
+    struct bk_rev r = {0};
+    strcpy(r.id, "Q5N5Ng5kFzNFVv6FDDDCHi");
+    strcpy(r.parent, "FqZGAe6iG2hadwJoHdpigW");
+    r.timestamp = 1446667772.123456;
+    r.complete = 1;
+    r.duration = 150.9;
+    r.bytes_written = 10737418240ULL;
+    tap_ok(rev_set_tags(&r, "weekly, daily,daily", err, sizeof err) == 0 && r.ntags == 2 &&
+               !strcmp(r.tags[0], "daily") && !strcmp(r.tags[1], "weekly"),
+           "tags are split, trimmed, sorted and unique");
+    char *y = rev_format(&r);
+    struct bk_rev q;
+    int rc = rev_parse(y, strlen(y), "x.rev", &q, err, sizeof err);
+    tap_ok(rc == 0 && !strcmp(q.id, r.id) && !strcmp(q.parent, r.parent) && q.complete &&
+               q.bytes_written == r.bytes_written && q.duration > 150.89 && q.duration < 150.91 &&
+               q.ntags == 2 && q.timestamp > 1446667772.12 && q.timestamp < 1446667772.13,
+           "a .rev reads back as written");
+    free(y);
+    rev_free(&q);
+    struct bk_rev inc = r;
+    inc.tags = NULL;
+    inc.ntags = 0;
+    inc.complete = 0;
+    y = rev_format(&inc);
+    tap_ok(rev_parse(y, strlen(y), "x.rev", &q, err, sizeof err) == 0 && !q.complete,
+           "a .rev without duration is incomplete");
+    free(y);
+    rev_free(&q);
+    rev_free(&r);
+    tap_ok(rev_set_tags(&r, "daily,bad tag", err, sizeof err) < 0 && strstr(err, "bad tag"),
+           "invalid tag is named");
+    tap_ok(rev_set_tags(&r, ",,", err, sizeof err) < 0, "empty tag list is refused");
+    rev_free(&r);
+
+    /* backy 2.0 wrote flow style with naive timestamps */
+    const char *flow = "{parent: '', stats: {bytes_written: 1048576, duration: 1.5}, tags: [daily],"
+                       " timestamp: 2015-11-04 20:09:32, uuid: Q5N5Ng5kFzNFVv6FDDDCHi}\n";
+    tap_ok(rev_parse(flow, strlen(flow), "f.rev", &q, err, sizeof err) == 0 && q.complete &&
+               q.timestamp == 1446667772.0 && q.ntags == 1 && !q.parent[0] &&
+               q.bytes_written == 1048576,
+           "backy 2.0 flow-style .rev");
+    rev_free(&q);
+    const char *bad[] = {
+        "uuid: Q5N5Ng5kFzNFVv6FDDDCHi\n",                               /* no timestamp */
+        "{uuid: Q5N5Ng5kFzNFVv6FDDDCHi, timestamp: 2015-11-04 20:09:",  /* truncated */
+        "- a\n- b\n",                                                   /* not a map */
+        "uuid: ../../etc\ntimestamp: 2015-11-04 20:09:32\n",            /* bad ID */
+        "uuid: Q5N5Ng5kFzNFVv6FDDDCHi\ntimestamp: 2015-11-04 20:09:32\nstats: {duration: x}\n",
+    };
+    int allbad = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (rev_parse(bad[i], strlen(bad[i]), "b.rev", &q, err, sizeof err) == 0) {
+            allbad = 0;
+            rev_free(&q);
+        } else if (!strstr(err, "b.rev")) {
+            allbad = 0;
+        }
+    }
+    tap_ok(allbad, "corrupt .rev documents are refused with the file named");
+}
+
+static void writefile(const char *dir, const char *name, const char *s)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(s, f);
+    fclose(f);
+}
+
+static void addrev(const char *dir, const char *id, const char *ts, const char *tags, int complete)
+{
+    char buf[1024], name[64];
+    snprintf(buf, sizeof buf, "uuid: %s\ntimestamp: %s\nparent: ''\nstats: {bytes_written: 10%s}\ntags: [%s]\n",
+             id, ts, complete ? ", duration: 2.0" : "", tags);
+    snprintf(name, sizeof name, "%s.rev", id);
+    writefile(dir, name, buf);
+    writefile(dir, id, "image");
+}
+
+static void test_store(void)
+{
+    char dir[] = "/tmp/backy-unit-XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+    addrev(dir, "AAAAAAAAAAAAAAAAAAAAA2", "2015-11-04 20:00:00", "daily,weekly", 1);
+    addrev(dir, "AAAAAAAAAAAAAAAAAAAAB3", "2015-11-05 20:00:00", "daily", 1);
+    addrev(dir, "BBBBBBBBBBBBBBBBBBBBB4", "2015-11-06 20:00:00", "hourly", 1);
+    addrev(dir, "CCCCCCCCCCCCCCCCCCCCC5", "2015-11-07 20:00:00", "daily", 0);
+    writefile(dir, "DDDDDDDDDDDDDDDDDDDDD6.rev", "{uuid: DDDDDDDDDDDDDDDDDDDDD6, timestamp: 20");
+    int devnull = open("/dev/null", O_WRONLY);
+    int saved = dup(1);
+    dup2(devnull, 1); /* the warning about the corrupt .rev goes to the log (stdout) */
+    log_open(NULL, 0, 0);
+    char err[1024];
+    struct bk_store st;
+    int rc = store_open(&st, dir, err, sizeof err);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(devnull);
+    tap_ok(rc == 0 && st.n == 4, "store lists four revisions and skips the corrupt one");
+    tap_ok(st.n == 4 && !strcmp(st.revs[0].id, "AAAAAAAAAAAAAAAAAAAAA2") &&
+               !strcmp(st.revs[3].id, "CCCCCCCCCCCCCCCCCCCCC5"),
+           "oldest first");
+    const struct bk_rev *r;
+    r = store_last(&st);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "last is the newest complete revision");
+    r = store_resolve(&st, NULL, err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "no spec means last");
+    r = store_resolve(&st, "latest", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "latest");
+    r = store_resolve(&st, "1", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAB3"), "relative 1 is the one before");
+    r = store_resolve(&st, "2", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAA2"), "relative 2");
+    r = store_resolve(&st, "7", err, sizeof err);
+    tap_ok(!r && strstr(err, "'7'"), "relative number out of range names the spec");
+    r = store_resolve(&st, "daily", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAB3"), "tag gives the newest complete with it");
+    r = store_resolve(&st, "weekly", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAA2"), "tag weekly");
+    r = store_resolve(&st, "BBBB", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "unique prefix");
+    r = store_resolve(&st, "AAAA", err, sizeof err);
+    tap_ok(!r && strstr(err, "'AAAA'") && strstr(err, "ambiguous"), "ambiguous prefix names the spec");
+    r = store_resolve(&st, "AAAAAAAAAAAAAAAAAAAAB3", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAB3"), "full ID");
+    r = store_resolve(&st, "CCCCCCCCCCCCCCCCCCCCC5", err, sizeof err);
+    tap_ok(!r && strstr(err, "incomplete"), "an incomplete revision cannot be chosen");
+    r = store_resolve(&st, "nosuchtag", err, sizeof err);
+    tap_ok(!r && strstr(err, "'nosuchtag'"), "unknown spec names the spec");
+
+    /* removal leaves the others and no ID.* behind */
+    writefile(dir, "AAAAAAAAAAAAAAAAAAAAB3.sums", "x");
+    tap_ok(rev_remove(st.dirfd, "AAAAAAAAAAAAAAAAAAAAB3") == 0, "rev_remove");
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/AAAAAAAAAAAAAAAAAAAAB3.sums", dir);
+    int gone = stat(p, &sb) < 0;
+    snprintf(p, sizeof p, "%s/AAAAAAAAAAAAAAAAAAAAB3", dir);
+    gone = gone && stat(p, &sb) < 0;
+    snprintf(p, sizeof p, "%s/AAAAAAAAAAAAAAAAAAAAA2", dir);
+    gone = gone && stat(p, &sb) == 0;
+    tap_ok(gone, "rev_remove removes ID and ID.* only");
+    tap_ok(store_update_last(st.dirfd, "BBBBBBBBBBBBBBBBBBBBB4") == 0, "update last");
+    char link[64] = {0};
+    snprintf(p, sizeof p, "%s/last.rev", dir);
+    tap_ok(readlink(p, link, sizeof link - 1) > 0 && !strcmp(link, "BBBBBBBBBBBBBBBBBBBBB4.rev"),
+           "last.rev points at the revision");
+    store_close(&st);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        tap_ok(0, "cleanup");
+}
+
+static void test_yaml(void)
+{
+    char err[512];
+    const char *doc = "a: 1\nb:\n  c: [x, 'y']\n";
+    struct ynode *n = ynode_parse(doc, strlen(doc), "t.yaml", err, sizeof err);
+    tap_ok(n && !strcmp(ynode_str(n, "a"), "1") && ynode_get(n, "b")->kind == Y_MAP &&
+               ynode_get(ynode_get(n, "b"), "c")->n == 2 && ynode_get(n, "b")->line == 3,
+           "YAML tree with positions");
+    ynode_free(n);
+    const char *bad = "a: 1\nb: [x\n";
+    n = ynode_parse(bad, strlen(bad), "t.yaml", err, sizeof err);
+    tap_ok(!n && !strncmp(err, "t.yaml:", 7) && strstr(err, "syntax"), "syntax error with file:line:col");
+    const char *dup = "a: 1\na: 2\n";
+    n = ynode_parse(dup, strlen(dup), "t.yaml", err, sizeof err);
+    tap_ok(!n && strstr(err, "t.yaml:2:1") && strstr(err, "duplicate"), "duplicate key named with position");
+    const char *alias = "a: &x 1\nb: *x\n";
+    n = ynode_parse(alias, strlen(alias), "t.yaml", err, sizeof err);
+    tap_ok(!n && strstr(err, "alias"), "aliases refused");
+    /* emitting scalars that need quotes reads back the same */
+    const char *tricky[] = {"", "yes", "a: b", "- x", "12", "with \"quote\"", "#c", "plain", "x\ny"};
+    int allsame = 1;
+    for (size_t i = 0; i < sizeof tricky / sizeof tricky[0]; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        fputs("k: ", f);
+        yemit_scalar(f, tricky[i]);
+        fputc('\n', f);
+        fclose(f);
+        n = ynode_parse(buf, len, "e.yaml", err, sizeof err);
+        if (!n || !ynode_str(n, "k") || strcmp(ynode_str(n, "k"), tricky[i]))
+            allsame = 0;
+        ynode_free(n);
+        free(buf);
+    }
+    tap_ok(allsame, "emitted scalars read back unchanged");
+}
+
+static void test_srccfg(void)
+{
+    char err[512];
+    struct bk_srccfg c;
+    const char *good = "type: file\nfilename: /dev/vg/vm1\nverify: full\n";
+    struct ynode *n = ynode_parse(good, strlen(good), "c", err, sizeof err);
+    tap_ok(srccfg_from_ynode(n, "c", &c, err, sizeof err) == 0 &&
+               !strcmp(srccfg_get(&c, "filename"), "/dev/vg/vm1"),
+           "file source config");
+    char *y = srccfg_format(&c);
+    ynode_free(n);
+    n = ynode_parse(y, strlen(y), "c2", err, sizeof err);
+    struct bk_srccfg c2;
+    tap_ok(n && srccfg_from_ynode(n, "c2", &c2, err, sizeof err) == 0 && srccfg_equal(&c, &c2),
+           "source config round trip");
+    free(y);
+    ynode_free(n);
+    srccfg_free(&c);
+    srccfg_free(&c2);
+    const char *typo = "type: file\nfilenme: /x\n";
+    n = ynode_parse(typo, strlen(typo), "c", err, sizeof err);
+    tap_ok(srccfg_from_ynode(n, "c", &c, err, sizeof err) < 0 && strstr(err, "c:2:1") &&
+               strstr(err, "filenme"),
+           "unknown key named with its position");
+    ynode_free(n);
+    const char *unk = "type: tape\n";
+    n = ynode_parse(unk, strlen(unk), "c", err, sizeof err);
+    tap_ok(srccfg_from_ynode(n, "c", &c, err, sizeof err) < 0 && strstr(err, "unknown source type 'tape'"),
+           "unknown source type");
+    ynode_free(n);
+    const char *rel = "type: file\nfilename: relative/path\n";
+    n = ynode_parse(rel, strlen(rel), "c", err, sizeof err);
+    tap_ok(srccfg_from_ynode(n, "c", &c, err, sizeof err) < 0 && strstr(err, "absolute"),
+           "relative filename refused");
+    ynode_free(n);
+}
+
+static void test_table(void)
+{
+    static const char *const hdr[] = {"Date", "Size"};
+    static const enum table_align al[] = {TA_LEFT, TA_RIGHT};
+    struct table *t = table_new(2, hdr, al);
+    const char *r1[] = {"2015-11-04", "10.00 GiB"};
+    const char *r2[] = {"x", "1 B"};
+    table_add_row(t, r1);
+    table_add_row(t, r2);
+    char *s = table_render(t);
+    const char *want = "+------------+-----------+\n"
+                       "| Date       |      Size |\n"
+                       "+------------+-----------+\n"
+                       "| 2015-11-04 | 10.00 GiB |\n"
+                       "| x          |       1 B |\n"
+                       "+------------+-----------+\n";
+    tap_ok(!strcmp(s, want), "table layout as in the manual");
+    free(s);
+    table_free(t);
+    char buf[32];
+    bk_fmt_size(buf, sizeof buf, 156564275);
+    tap_ok(!strcmp(buf, "149.31 MiB"), "size formatting");
+}
+
+int main(void)
+{
+    test_shortuuid();
+    test_duration();
+    test_time();
+    test_rev_roundtrip();
+    test_store();
+    test_yaml();
+    test_srccfg();
+    test_table();
+    return tap_done();
+}
