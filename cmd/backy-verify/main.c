@@ -1,0 +1,185 @@
+/* backy-verify - check revision images against their block sums. Read-only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/sandbox.h"
+#include "backy/sums.h"
+#include "backy/util.h"
+
+static const char usage[] =
+    "usage: backy-verify [-l LOGFILE] [-v] [-b DIR] [-r REVISION | --all]\n"
+    "Checks the image of REVISION (default: the newest) against its block sums\n"
+    "(ID.sums) and prints one line per revision: ok, DAMAGED with the first bad\n"
+    "offsets, or 'no sums'. --all checks every complete revision.\n"
+    "Exit status: 0 all checked revisions intact, 1 a revision is damaged or an\n"
+    "error occurred, 2 a revision has no sums (cannot be verified), none damaged.\n";
+
+/* Reads the job directory; cannot open anything for writing. */
+static const struct sb_policy policy = {
+    .name = "backy-verify",
+    .groups = SB_BASE | SB_RDONLY,
+};
+
+#define BUF_BYTES (4u * 1024 * 1024)
+#define SHOW_BAD 5
+
+enum result { V_OK = 0, V_BAD = 1, V_NOSUMS = 2 };
+
+/* Check one revision. Prints its line; returns an enum result, or V_BAD
+ * after an error message when it cannot be read. */
+static int verify_one(int dirfd, const char *dir, const char *id, unsigned char *buf)
+{
+    char name[BK_ID_MAX + 16], err[1024];
+    snprintf(name, sizeof name, "%s%s", id, BK_SUMS_SUFFIX);
+    struct bk_sums s;
+    if (sums_load(dirfd, name, &s, err, sizeof err) < 0) {
+        if (errno == ENOENT) {
+            printf("%s: no sums: cannot verify (made by an older backy)\n", id);
+            return V_NOSUMS;
+        }
+        const char *why = errno == EBADMSG ? "checksum mismatch (corrupt)"
+                          : errno == EINVAL ? "not a backy sums file of a supported version"
+                          : strerror(errno);
+        printf("%s: DAMAGED: sums unreadable\n", id);
+        log_error("cannot read sums: %s/%s: %s", dir, name, why);
+        fprintf(stderr, "%s: error: cannot read sums: %s/%s: %s\n", bk_prog, dir, name, why);
+        return V_BAD;
+    }
+    int fd = openat(dirfd, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) < 0) {
+        int e = errno;
+        fprintf(stderr, "%s: error: cannot open image: %s/%s: %s\n", bk_prog, dir, id, strerror(e));
+        log_error("cannot open image: %s/%s: %s", dir, id, strerror(e));
+        printf("%s: DAMAGED: image unreadable\n", id);
+        sums_free(&s);
+        if (fd >= 0)
+            close(fd);
+        return V_BAD;
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    int rc = V_OK;
+    if ((uint64_t)sb.st_size != s.size) {
+        printf("%s: DAMAGED: image has %jd bytes, its sums describe %" PRIu64 "\n", id,
+               (intmax_t)sb.st_size, s.size);
+        rc = V_BAD;
+        goto out;
+    }
+    uint64_t bad[SHOW_BAD], nbad = 0;
+    size_t per = BUF_BYTES / s.block_size ? BUF_BYTES / s.block_size : 1;
+    for (uint64_t i = 0; i < s.nblocks; i += per) {
+        uint64_t n = s.nblocks - i < per ? s.nblocks - i : per;
+        uint64_t off = i * s.block_size;
+        size_t len = (size_t)((i + n - 1) * s.block_size + sums_block_len(&s, i + n - 1) - off);
+        ssize_t r = bk_pread_full(fd, buf, len, (off_t)off);
+        if (r < 0 || (size_t)r != len) {
+            int e = r < 0 ? errno : EIO;
+            fprintf(stderr, "%s: error: cannot read image: %s/%s: offset %" PRIu64 ": %s\n",
+                    bk_prog, dir, id, off, strerror(e));
+            log_error("cannot read image: %s/%s: offset %" PRIu64 ": %s", dir, id, off, strerror(e));
+            printf("%s: DAMAGED: unreadable at offset %" PRIu64 "\n", id, off);
+            rc = V_BAD;
+            goto out;
+        }
+        for (uint64_t k = i; k < i + n; k++) {
+            struct bk_hash h;
+            sums_hash(buf + (k - i) * s.block_size, (size_t)sums_block_len(&s, k), &h);
+            if (!bk_hash_eq(&h, &s.h[k])) {
+                if (nbad < SHOW_BAD)
+                    bad[nbad] = k * s.block_size;
+                nbad++;
+            }
+        }
+    }
+    if (nbad) {
+        printf("%s: DAMAGED: %" PRIu64 " of %" PRIu64 " blocks of %u bytes differ; offsets", id,
+               nbad, s.nblocks, s.block_size);
+        for (uint64_t k = 0; k < nbad && k < SHOW_BAD; k++)
+            printf(" %" PRIu64, bad[k]);
+        printf("%s\n", nbad > SHOW_BAD ? " ..." : "");
+        log_warn("verify: %s: %" PRIu64 " damaged blocks, first at offset %" PRIu64, id, nbad, bad[0]);
+        rc = V_BAD;
+    } else {
+        char sz[32];
+        bk_fmt_size(sz, sizeof sz, s.size);
+        printf("%s: ok (%s, %" PRIu64 " blocks)\n", id, sz, s.nblocks);
+        log_debug("verify: %s: ok", id);
+    }
+out:
+    close(fd);
+    sums_free(&s);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    bk_setprog(argv[0]);
+    struct bk_cli cli = {0};
+    const char *spec = NULL;
+    int all = 0;
+    static const struct option longopts[] = {
+        BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'}, {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
+        if (bk_cli_option(&cli, opt, optarg, usage))
+            continue;
+        if (opt == 'r')
+            spec = optarg;
+        else if (opt == 'A')
+            all = 1;
+    }
+    if (optind != argc)
+        bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    if (all && spec)
+        bk_usage_error(usage, "-r and --all exclude each other");
+    /* stdout carries the report: log lines go to stderr unless -l */
+    bk_cli_log(&cli, 1);
+    log_no_reopen();
+    char *dir = bk_cli_jobdir(&cli);
+    unsigned char *buf = bk_malloc(BUF_BYTES > 64u * 1024 * 1024 ? BUF_BYTES : 64u * 1024 * 1024);
+    sandbox_enter(&policy);
+
+    char err[2048];
+    struct bk_store st;
+    if (store_open(&st, dir, err, sizeof err) < 0)
+        bk_die("%s", err);
+    int worst = V_OK, nosums = 0, checked = 0;
+    if (all) {
+        for (size_t i = 0; i < st.n; i++) {
+            if (!st.revs[i].complete)
+                continue;
+            int r = verify_one(st.dirfd, dir, st.revs[i].id, buf);
+            checked++;
+            if (r == V_BAD)
+                worst = V_BAD;
+            nosums |= r == V_NOSUMS;
+        }
+        if (!checked)
+            bk_die("no complete revision to verify: %s", dir);
+    } else {
+        const struct bk_rev *r = store_resolve(&st, spec, err, sizeof err);
+        if (!r)
+            bk_die("%s", err);
+        int v = verify_one(st.dirfd, dir, r->id, buf);
+        worst = v == V_BAD ? V_BAD : V_OK;
+        nosums = v == V_NOSUMS;
+    }
+    if (fflush(stdout) != 0)
+        bk_die_errno("cannot write to stdout");
+    store_close(&st);
+    free(dir);
+    free(buf);
+    if (worst == V_BAD)
+        return 1;
+    return nosums ? 2 : 0;
+}
