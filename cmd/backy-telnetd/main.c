@@ -274,6 +274,8 @@ static void cmd_status(struct client *c)
     fmt_time(status.started, started, sizeof started);
     fmt_time(status.written, written, sizeof written);
     double age = (double)time(NULL) - status.written;
+    if (age < 0)
+        age = 0;
     out_fmt(c, "scheduler pid:    %ld\n", (long)status.pid);
     out_fmt(c, "started:          %s\n", started);
     out_fmt(c, "status written:   %s (%.0f s ago, every %lld s)\n", written, age,

@@ -1,0 +1,818 @@
+/* backy-sched - the scheduler ("backy scheduler"): runs every job of the
+ * main configuration when it is due, applies retention, writes the status
+ * file and keeps the telnet shell running.
+ *
+ * One process, one poll loop over a signalfd (SIGCHLD, SIGTERM, SIGINT,
+ * SIGHUP). Waiting jobs sit in a binary heap ordered by due time, so a tick
+ * costs O(log n) whatever the number of jobs; a job's revisions are read at
+ * start (or when a reload changes it) and after its own backups, never by
+ * rescanning all job directories. Backups are separate processes
+ * (backy-backup beside this executable), at most worker-limit at once,
+ * the most overdue first. Due times and expiry follow schedule.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/mainconf.h"
+#include "backy/revision.h"
+#include "backy/sandbox.h"
+#include "backy/schedule.h"
+#include "backy/sourcetype.h"
+#include "backy/statusfile.h"
+#include "backy/util.h"
+
+static const char usage[] =
+    "usage: backy-sched [-c CONFIG] [--check-config] [-l LOGFILE] [-v] [-h]\n"
+    "Runs the backup jobs of CONFIG (default /etc/backy.conf) on their schedules.\n"
+    "  --check-config   validate CONFIG and exit (0 valid, 1 not)\n"
+    "Does not daemonize; SIGTERM stops it (running backups are terminated),\n"
+    "SIGHUP re-reads CONFIG.\n";
+
+/* The backups and the telnet shell are children of this process and inherit
+ * its seccomp filter, so the scheduler's allowlist is the union of what they
+ * need to start and sandbox themselves (backy-backup with ceph sources,
+ * backy-telnetd binding its sockets and switching user). Each child then
+ * narrows it with its own filter. */
+static const int sched_extra[] = {
+    __NR_listen, __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid,
+    __NR_setresuid, __NR_setresgid, __NR_setgroups, -1,
+};
+static const struct sb_policy policy = {
+    .name = "backy-sched",
+    .groups = SB_BASE | SB_RDONLY | SB_WRITE | SB_THREADS | SB_PROC | SB_POLL |
+              SB_NET_CLIENT | SB_NET_SERVE | SB_BLOCKDEV | SB_PROT_EXEC,
+    .extra = sched_extra,
+    /* what children started as root still need: reading sources and job
+     * directories of any owner, the telnet shell's user switch and port */
+    .keep_caps = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
+                 (1ULL << CAP_FOWNER) | (1ULL << CAP_CHOWN) | (1ULL << CAP_SETUID) |
+                 (1ULL << CAP_SETGID) | (1ULL << CAP_SETPCAP) |
+                 (1ULL << CAP_NET_BIND_SERVICE),
+    .run_as_user = NULL,
+};
+
+#define STOP_GRACE 30            /* seconds between SIGTERM and SIGKILL at shutdown */
+#define TELNET_BACKOFF_MAX 60
+
+enum jstate { J_WAITING, J_RUNNING, J_FAILED };
+
+struct job {
+    char *name;
+    char *dir;
+    struct bk_schedule sched;
+    struct bk_srccfg src;
+    double last[BK_SCHED_MAX_TAGS];   /* newest revision per schedule tag */
+    double newest, newest_dur;        /* newest complete revision, -1 none */
+    char *newest_tags;
+    int64_t due;
+    uint64_t mask;
+    int64_t not_before;               /* after a failure: wait for this */
+    int catchup;
+    enum jstate state;
+    int last_exit;
+    pid_t pid;
+    size_t heap_idx;                  /* SIZE_MAX: not in the heap */
+    int removed;                      /* dropped from the config while running */
+};
+
+static struct bk_mainconf conf;
+static const char *config_path = BK_DEFAULT_CONFIG;
+static struct bk_cli cli;
+static char exe_dir[PATH_MAX];
+
+static struct job **jobs;             /* sorted by name */
+static size_t njobs;
+static struct job **heap;
+static size_t nheap;
+static struct job **running;
+static size_t nrunning;
+
+static int status_dirfd = -1;
+static char *status_base;
+static int status_dirty = 1;
+static double next_status_write;
+static double started_at;
+
+static pid_t telnet_pid;
+static double telnet_restart_at;      /* 0: not scheduled */
+static double telnet_started;
+static int telnet_backoff = 1;
+
+static int stopping;
+static double stop_deadline;
+
+static double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- heap of waiting jobs by due time ------------------------------ */
+
+static int heap_less(const struct job *a, const struct job *b)
+{
+    if (a->due != b->due)
+        return a->due < b->due;
+    return strcmp(a->name, b->name) < 0;
+}
+
+static void heap_set(size_t i, struct job *j)
+{
+    heap[i] = j;
+    j->heap_idx = i;
+}
+
+static void heap_up(size_t i)
+{
+    struct job *j = heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_less(j, heap[p]))
+            break;
+        heap_set(i, heap[p]);
+        i = p;
+    }
+    heap_set(i, j);
+}
+
+static void heap_down(size_t i)
+{
+    struct job *j = heap[i];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct job *best = j;
+        if (l < nheap && heap_less(heap[l], best))
+            m = l, best = heap[l];
+        if (r < nheap && heap_less(heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        heap_set(i, heap[m]);
+        i = m;
+    }
+    heap_set(i, j);
+}
+
+static void heap_push(struct job *j)
+{
+    heap = bk_realloc(heap, (nheap + 1) * sizeof *heap);
+    heap[nheap++] = j;
+    heap_up(nheap - 1);
+}
+
+static void heap_remove(struct job *j)
+{
+    size_t i = j->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    j->heap_idx = SIZE_MAX;
+    struct job *last = heap[--nheap];
+    if (i == nheap)
+        return;
+    heap_set(i, last);
+    heap_up(i);
+    heap_down(last->heap_idx);
+}
+
+/* ---- jobs ---------------------------------------------------------- */
+
+static void job_plan(struct job *j, double now)
+{
+    sched_next(j->name, &j->sched, j->last, (int64_t)now, j->not_before, j->catchup, &j->due,
+               &j->mask);
+}
+
+static void job_free(struct job *j)
+{
+    free(j->name);
+    free(j->dir);
+    free(j->newest_tags);
+    schedule_free(&j->sched);
+    srccfg_free(&j->src);
+    free(j);
+}
+
+static void join_tags(const struct bk_rev *r, char **out)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < r->ntags; i++)
+        len += strlen(r->tags[i]) + 1;
+    char *s = bk_malloc(len);
+    s[0] = '\0';
+    for (size_t i = 0; i < r->ntags; i++) {
+        if (i)
+            strcat(s, ",");
+        strcat(s, r->tags[i]);
+    }
+    free(*out);
+    *out = s;
+}
+
+/* Read the job's revisions; with expire, apply retention first. */
+static void job_scan(struct job *j, int expire, double now)
+{
+    struct bk_store st;
+    char err[1024];
+
+    for (size_t i = 0; i < BK_SCHED_MAX_TAGS; i++)
+        j->last[i] = -1;
+    j->newest = -1;
+    j->newest_dur = 0;
+    free(j->newest_tags);
+    j->newest_tags = NULL;
+    if (store_open(&st, j->dir, err, sizeof err) < 0) {
+        if (errno != ENOENT)
+            log_warn("%s: %s", j->name, err);
+        return;
+    }
+    if (expire && st.n) {
+        enum sched_expire_action *act = bk_calloc(st.n, sizeof *act);
+        size_t nact = sched_expire(&j->sched, st.revs, st.n, (int64_t)now, act);
+        for (size_t i = 0; nact && i < st.n; i++) {
+            struct bk_rev *r = &st.revs[i];
+            if (act[i] == EXP_REWRITE) {
+                if (rev_save(st.dirfd, r) < 0)
+                    log_error("%s: cannot rewrite %s.rev: %s", j->name, r->id, strerror(errno));
+                else
+                    log_info("%s: expired tags of revision %s", j->name, r->id);
+            } else if (act[i] == EXP_DELETE) {
+                if (rev_remove(st.dirfd, r->id) < 0)
+                    log_error("%s: cannot remove revision %s: %s", j->name, r->id,
+                              strerror(errno));
+                else
+                    log_info("%s: removed expired revision %s", j->name, r->id);
+            }
+        }
+        free(act);
+        if (nact && store_reload(&st, err, sizeof err) < 0)
+            log_warn("%s: %s", j->name, err);
+    }
+    sched_last_by_tag(&j->sched, st.revs, st.n, j->last);
+    const struct bk_rev *last = store_last(&st);
+    if (last) {
+        j->newest = last->timestamp;
+        j->newest_dur = last->duration;
+        join_tags(last, &j->newest_tags);
+    }
+    store_close(&st);
+}
+
+/* mkdir the job directory and write its config when it differs. */
+static int job_write_config(struct job *j)
+{
+    char err[1024];
+    if (mkdir(j->dir, 0755) < 0 && errno != EEXIST) {
+        log_error("%s: cannot create job directory: %s: %s", j->name, j->dir, strerror(errno));
+        return -1;
+    }
+    int fd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        log_error("%s: cannot open job directory: %s: %s", j->name, j->dir, strerror(errno));
+        return -1;
+    }
+    struct bk_srccfg cur = { 0 };
+    int same = srccfg_load(fd, j->dir, &cur, err, sizeof err) == 0 && srccfg_equal(&cur, &j->src);
+    if (cur.kv || cur.n)
+        srccfg_free(&cur);
+    int rc = 0;
+    if (!same) {
+        char *y = srccfg_format(&j->src);
+        if (bk_atomic_write(fd, "config", y, strlen(y), 0644) < 0) {
+            log_error("%s: cannot write %s/config: %s", j->name, j->dir, strerror(errno));
+            rc = -1;
+        } else {
+            log_info("%s: wrote %s/config", j->name, j->dir);
+        }
+        free(y);
+    }
+    close(fd);
+    return rc;
+}
+
+static struct job *job_new(const struct bk_jobcfg *jc, double now)
+{
+    struct job *j = bk_calloc(1, sizeof *j);
+    j->name = bk_strdup(jc->name);
+    j->dir = bk_asprintf("%s/%s", conf.base_dir, jc->name);
+    schedule_copy(&j->sched, &conf.scheds[jc->sched]);
+    for (size_t i = 0; i < jc->src.n; i++)
+        srccfg_set(&j->src, jc->src.kv[i].key, jc->src.kv[i].value);
+    j->catchup = 1;
+    j->last_exit = -1;
+    j->heap_idx = SIZE_MAX;
+    job_write_config(j);
+    job_scan(j, 0, now);
+    job_plan(j, now);
+    return j;
+}
+
+static int cmp_jobp(const void *a, const void *b)
+{
+    return strcmp((*(struct job *const *)a)->name, (*(struct job *const *)b)->name);
+}
+
+static struct job *find_job(struct job **arr, size_t n, const char *name)
+{
+    struct job key = { .name = (char *)name }, *kp = &key;
+    struct job **r = bsearch(&kp, arr, n, sizeof *arr, cmp_jobp);
+    return r ? *r : NULL;
+}
+
+/* ---- children ------------------------------------------------------ */
+
+static pid_t spawn(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0) {
+            dup2(null, 0);
+            if (null > 2)
+                close(null);
+        }
+        execv(argv[0], argv);
+        fprintf(stderr, "backy-sched: error: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+static void start_job(struct job *j, double now)
+{
+    char tags[1024];
+    job_plan(j, now);
+    if (j->mask == 0 || j->due > (int64_t)now) { /* nothing due after all */
+        heap_push(j);
+        return;
+    }
+    sched_mask_tags(&j->sched, j->mask, tags, sizeof tags);
+    char *path = bk_asprintf("%s/backy-backup", exe_dir);
+    char *logp = bk_asprintf("%s/backy.log", j->dir);
+    char *argv[] = { path, "-b", j->dir, "-l", logp, tags, NULL };
+    if (job_write_config(j) < 0) {
+        j->pid = -1;
+    } else {
+        j->pid = spawn(argv);
+    }
+    if (j->pid < 0) {
+        log_error("%s: cannot start backup: %s", j->name, strerror(errno));
+        j->state = J_FAILED;
+        j->not_before = sched_slot_after((int64_t)now, sched_min_interval(&j->sched),
+                                         sched_offset(j->name, sched_min_interval(&j->sched)));
+        j->pid = 0;
+        job_plan(j, now);
+        heap_push(j);
+    } else {
+        log_info("%s: backup started (pid %ld, tags %s, %.0f s after due)", j->name,
+                 (long)j->pid, tags, now - (double)j->due);
+        j->state = J_RUNNING;
+        running = bk_realloc(running, (nrunning + 1) * sizeof *running);
+        running[nrunning++] = j;
+    }
+    free(path);
+    free(logp);
+    status_dirty = 1;
+}
+
+static void job_done(struct job *j, int wstatus, double now)
+{
+    int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    j->pid = 0;
+    j->last_exit = code;
+    status_dirty = 1;
+    if (j->removed) {
+        log_info("%s: backup ended (exit status %d); job was removed from the config", j->name,
+                 code);
+        job_free(j);
+        return;
+    }
+    if (code == 0) {
+        log_info("%s: backup finished", j->name);
+        j->state = J_WAITING;
+        j->not_before = 0;
+        j->catchup = 0;
+        job_scan(j, 1, now);
+    } else {
+        int64_t iv = sched_min_interval(&j->sched);
+        j->not_before = sched_slot_after((int64_t)now, iv, sched_offset(j->name, iv));
+        j->state = J_FAILED;
+        j->catchup = 0;
+        if (stopping)
+            log_info("%s: backup stopped (exit status %d)", j->name, code);
+        else
+            log_error("%s: backup failed with exit status %d; see %s/backy.log; retry at "
+                      "the next due time", j->name, code, j->dir);
+        job_scan(j, 0, now);
+    }
+    job_plan(j, now);
+    heap_push(j);
+}
+
+static void start_telnet(double now)
+{
+    char port[16];
+    telnet_restart_at = 0;
+    if (conf.telnet_port == 0 || stopping)
+        return;
+    snprintf(port, sizeof port, "%d", conf.telnet_port);
+    char *path = bk_asprintf("%s/backy-telnetd", exe_dir);
+    char *argv[16];
+    int n = 0;
+    argv[n++] = path;
+    argv[n++] = "-s";
+    argv[n++] = conf.status_file;
+    argv[n++] = "-a";
+    argv[n++] = conf.telnet_addrs;
+    argv[n++] = "-p";
+    argv[n++] = port;
+    argv[n++] = "-u";
+    argv[n++] = conf.telnet_user;
+    if (cli.logfile) {
+        argv[n++] = "-l";
+        argv[n++] = (char *)cli.logfile;
+    }
+    if (cli.verbose)
+        argv[n++] = "-v";
+    argv[n] = NULL;
+    telnet_pid = spawn(argv);
+    if (telnet_pid < 0) {
+        log_error("cannot start backy-telnetd: %s", strerror(errno));
+        telnet_pid = 0;
+        telnet_restart_at = now + telnet_backoff;
+    } else {
+        log_info("telnet shell started (pid %ld)", (long)telnet_pid);
+        telnet_started = now;
+    }
+    free(path);
+}
+
+static void telnet_done(int wstatus, double now)
+{
+    telnet_pid = 0;
+    if (stopping)
+        return;
+    if (now - telnet_started > TELNET_BACKOFF_MAX)
+        telnet_backoff = 1;
+    log_warn("telnet shell exited (%s %d); restarting in %d s",
+             WIFEXITED(wstatus) ? "exit status" : "signal",
+             WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : WTERMSIG(wstatus), telnet_backoff);
+    telnet_restart_at = now + telnet_backoff;
+    telnet_backoff = telnet_backoff * 2 > TELNET_BACKOFF_MAX ? TELNET_BACKOFF_MAX
+                                                              : telnet_backoff * 2;
+}
+
+static void reap(double now)
+{
+    int ws;
+    pid_t pid;
+    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+        if (pid == telnet_pid) {
+            telnet_done(ws, now);
+            continue;
+        }
+        for (size_t i = 0; i < nrunning; i++) {
+            if (running[i]->pid != pid)
+                continue;
+            struct job *j = running[i];
+            running[i] = running[--nrunning];
+            job_done(j, ws, now);
+            break;
+        }
+    }
+}
+
+/* ---- status file --------------------------------------------------- */
+
+static void write_status(double now)
+{
+    struct bk_status st = { 0 };
+    st.pid = getpid();
+    st.started = started_at;
+    st.written = now;
+    st.worker_limit = conf.worker_limit;
+    st.workers_busy = (long)nrunning;
+    st.status_interval = conf.status_interval;
+    st.config = (char *)config_path;
+    st.jobs = bk_calloc(njobs ? njobs : 1, sizeof *st.jobs);
+    st.njobs = njobs;
+    char (*next)[1024] = bk_calloc(njobs ? njobs : 1, sizeof *next);
+    for (size_t i = 0; i < njobs; i++) {
+        const struct job *j = jobs[i];
+        struct bk_status_job *s = &st.jobs[i];
+        int64_t iv = sched_min_interval(&j->sched);
+        s->name = j->name;
+        s->schedule = j->sched.name;
+        s->sla_ok = sched_sla_ok(j->newest, iv, (int64_t)now);
+        s->status = j->state == J_RUNNING ? "running" : j->state == J_FAILED ? "failed"
+                                                                               : "waiting";
+        s->pid = j->state == J_RUNNING ? j->pid : 0;
+        s->last_time = j->newest;
+        s->last_tags = j->newest_tags ? j->newest_tags : "";
+        s->last_duration = j->newest_dur;
+        s->min_interval = iv;
+        s->last_exit = j->last_exit;
+        if (j->state == J_RUNNING) {
+            s->next_time = -1;
+            next[i][0] = '\0';
+        } else {
+            s->next_time = (double)j->due;
+            sched_mask_tags(&j->sched, j->mask, next[i], sizeof next[i]);
+        }
+        s->next_tags = next[i];
+    }
+    char *txt = status_format(&st);
+    if (!txt || bk_atomic_write(status_dirfd, status_base, txt, strlen(txt), 0644) < 0)
+        log_error("cannot write status file: %s: %s", conf.status_file, strerror(errno));
+    free(txt);
+    free(next);
+    free(st.jobs);
+    status_dirty = 0;
+    next_status_write = now + (double)conf.status_interval;
+}
+
+/* ---- configuration ------------------------------------------------- */
+
+static void apply_config(double now)
+{
+    struct job **nj = bk_calloc(conf.njobs ? conf.njobs : 1, sizeof *nj);
+    size_t added = 0, changed = 0, removed = 0;
+    for (size_t i = 0; i < conf.njobs; i++) {
+        const struct bk_jobcfg *jc = &conf.jobs[i];
+        struct job *j = find_job(jobs, njobs, jc->name);
+        if (!j) {
+            j = job_new(jc, now);
+            heap_push(j);
+            added++;
+        } else {
+            const struct bk_schedule *sc = &conf.scheds[jc->sched];
+            int sched_same = schedule_equal(&j->sched, sc);
+            int src_same = srccfg_equal(&j->src, &jc->src);
+            if (!src_same) {
+                srccfg_free(&j->src);
+                for (size_t k = 0; k < jc->src.n; k++)
+                    srccfg_set(&j->src, jc->src.kv[k].key, jc->src.kv[k].value);
+                job_write_config(j);
+            }
+            if (!sched_same) {
+                schedule_free(&j->sched);
+                schedule_copy(&j->sched, sc);
+                if (j->state != J_RUNNING) {
+                    heap_remove(j);
+                    j->catchup = 1;
+                    j->not_before = 0;
+                    job_scan(j, 0, now);
+                    job_plan(j, now);
+                    heap_push(j);
+                }
+            }
+            if (!sched_same || !src_same)
+                changed++;
+        }
+        nj[i] = j;
+    }
+    for (size_t i = 0; i < njobs; i++) {
+        struct job *j = jobs[i];
+        if (mainconf_job(&conf, j->name))
+            continue;
+        removed++;
+        if (j->state == J_RUNNING) {
+            j->removed = 1;  /* freed when its backup ends */
+            log_info("%s: removed from the config; its running backup continues", j->name);
+        } else {
+            heap_remove(j);
+            job_free(j);
+        }
+    }
+    free(jobs);
+    jobs = nj;
+    njobs = conf.njobs;
+    log_info("configuration %s: %zu jobs (%zu added, %zu changed, %zu removed)", config_path,
+             njobs, added, changed, removed);
+    status_dirty = 1;
+}
+
+static void reload(double now)
+{
+    struct bk_mainconf nc;
+    char err[1024];
+    log_info("SIGHUP: re-reading %s", config_path);
+    if (mainconf_load(config_path, &nc, err, sizeof err) < 0) {
+        log_error("invalid configuration, keeping the old one: %s", err);
+        return;
+    }
+    /* the lock and the job directories belong to the running instance */
+    if (strcmp(nc.base_dir, conf.base_dir) || strcmp(nc.status_file, conf.status_file)) {
+        log_warn("base-dir and status-file changes take effect at the next start; keeping "
+                 "%s and %s", conf.base_dir, conf.status_file);
+        free(nc.base_dir);
+        free(nc.status_file);
+        nc.base_dir = bk_strdup(conf.base_dir);
+        nc.status_file = bk_strdup(conf.status_file);
+    }
+    int telnet_changed = nc.telnet_port != conf.telnet_port ||
+                         strcmp(nc.telnet_addrs, conf.telnet_addrs) ||
+                         strcmp(nc.telnet_user, conf.telnet_user);
+    struct bk_mainconf old = conf;
+    conf = nc;
+    apply_config(now);
+    mainconf_free(&old);
+    next_status_write = now; /* interval may have changed */
+    if (telnet_changed) {
+        if (telnet_pid > 0) {
+            kill(telnet_pid, SIGTERM);
+            /* telnet_done() schedules the restart with the new settings */
+            telnet_backoff = 1;
+        } else {
+            telnet_restart_at = conf.telnet_port ? now : 0;
+        }
+    }
+}
+
+/* ---- main ---------------------------------------------------------- */
+
+static void begin_stop(double now)
+{
+    if (stopping)
+        return;
+    stopping = 1;
+    stop_deadline = now + STOP_GRACE;
+    log_info("stopping: terminating %zu running backups", nrunning);
+    for (size_t i = 0; i < nrunning; i++)
+        kill(running[i]->pid, SIGTERM);
+    if (telnet_pid > 0)
+        kill(telnet_pid, SIGTERM);
+}
+
+static int open_lock(void)
+{
+    char *lp = bk_asprintf("%s.lock", conf.status_file);
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        bk_die_errno("cannot open lock file: %s", lp);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            bk_die("another scheduler is running: %s is locked", lp);
+        bk_die_errno("cannot lock %s", lp);
+    }
+    free(lp);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        BK_CLI_LONG,
+        { "config", required_argument, 0, 'c' },
+        { "check-config", no_argument, 0, 'C' },
+        { 0, 0, 0, 0 },
+    };
+    int opt, check_only = 0;
+    char err[1024];
+
+    bk_setprog("backy-sched");
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:", longopts, NULL)) != -1) {
+        if (bk_cli_option(&cli, opt, optarg, usage))
+            continue;
+        if (opt == 'c')
+            config_path = optarg;
+        else if (opt == 'C')
+            check_only = 1;
+    }
+    if (optind < argc)
+        bk_usage_error(usage, "unexpected argument: %s", argv[optind]);
+
+    if (mainconf_load(config_path, &conf, err, sizeof err) < 0)
+        bk_die("invalid configuration: %s", err);
+    if (check_only) {
+        printf("%s: configuration OK: %zu schedules, %zu jobs\n", config_path, conf.nscheds,
+               conf.njobs);
+        return 0;
+    }
+    bk_cli_log(&cli, 0);
+
+    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+    if (n < 0)
+        bk_die_errno("cannot find own executable: /proc/self/exe");
+    exe_dir[n] = '\0';
+    char *slash = strrchr(exe_dir, '/');
+    if (slash)
+        *slash = '\0';
+
+    if (mkdir(conf.base_dir, 0755) < 0 && errno != EEXIST)
+        bk_die_errno("cannot create base directory: %s", conf.base_dir);
+    char *sdir = bk_strdup(conf.status_file), *sbase = bk_strdup(conf.status_file);
+    status_dirfd = open(dirname(sdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (status_dirfd < 0)
+        bk_die_errno("cannot open the status file's directory: %s", sdir);
+    status_base = bk_strdup(basename(sbase));
+    free(sbase);
+    free(sdir);
+    int lockfd = open_lock();
+    (void)lockfd;
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGCHLD);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        bk_die_errno("signalfd");
+    signal(SIGPIPE, SIG_IGN);
+
+    sandbox_enter(&policy);
+
+    double now = now_real();
+    started_at = now;
+    log_info("scheduler starting: %s, %zu jobs, worker limit %ld", config_path, conf.njobs,
+             conf.worker_limit);
+    apply_config(now);
+    log_info("scheduler started in %.2f s", now_real() - now);
+    now = now_real();
+    write_status(now);
+    start_telnet(now);
+
+    for (;;) {
+        now = now_real();
+        if (!stopping) {
+            while (nheap && (long)nrunning < conf.worker_limit && heap[0]->due <= (int64_t)now) {
+                struct job *j = heap[0];
+                heap_remove(j);
+                start_job(j, now);
+            }
+            if (telnet_restart_at > 0 && now >= telnet_restart_at)
+                start_telnet(now);
+        } else {
+            if (nrunning == 0 && telnet_pid == 0)
+                break;
+            if (now >= stop_deadline) {
+                for (size_t i = 0; i < nrunning; i++)
+                    kill(running[i]->pid, SIGKILL);
+                if (telnet_pid > 0)
+                    kill(telnet_pid, SIGKILL);
+            }
+        }
+        if (status_dirty || now >= next_status_write)
+            write_status(now);
+
+        double wake = next_status_write;
+        if (!stopping && nheap && (long)nrunning < conf.worker_limit &&
+            (double)heap[0]->due < wake)
+            wake = (double)heap[0]->due;
+        if (!stopping && telnet_restart_at > 0 && telnet_restart_at < wake)
+            wake = telnet_restart_at;
+        if (stopping && stop_deadline < wake)
+            wake = stop_deadline + 0.1;
+        double wait = wake - now;
+        int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
+        struct pollfd p = { .fd = sfd, .events = POLLIN };
+        int r = poll(&p, 1, ms);
+        if (r < 0 && errno != EINTR)
+            bk_die_errno("poll");
+        if (r <= 0)
+            continue;
+        struct signalfd_siginfo si;
+        int got_chld = 0, got_hup = 0;
+        while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+            if (si.ssi_signo == SIGCHLD)
+                got_chld = 1;
+            else if (si.ssi_signo == SIGHUP)
+                got_hup = 1;
+            else
+                begin_stop(now_real());
+        }
+        now = now_real();
+        if (got_chld)
+            reap(now);
+        if (got_hup && !stopping)
+            reload(now);
+    }
+    write_status(now_real());
+    log_info("scheduler stopped");
+    return 0;
+}
