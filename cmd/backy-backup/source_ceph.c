@@ -20,7 +20,12 @@
  * from --id/--user/--name in CEPH_ARGS (default client.admin), config file
  * from --conf in CEPH_ARGS, else CEPH_CONF / the default search path, then
  * the rest of CEPH_ARGS; unless configured lower, connecting gives up after
- * 20 s and monitor / OSD operations after 30 / 120 s. */
+ * 20 s and monitor / OSD operations after 30 / 120 s.
+ *
+ * Test hook: BACKY_CEPH_FAULT=flip-once:OFFSET corrupts one byte of the
+ * first read that covers OFFSET (later reads are right), standing in for a
+ * fault on the way from the cluster; "verify: full" must then catch the
+ * revision. It is announced with a warning. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -43,6 +48,7 @@
 #define WINDOW 8                       /* aio reads in flight */
 #define UNIT_MAX ((uint64_t)4 << 20)   /* largest read unit */
 #define PLAN_ALIGN ((uint64_t)64 << 10)/* units are widened to this alignment */
+#define BIG_READ ((size_t)1 << 20)     /* reads this large are sequential passes */
 #define CONNECT_TIMEOUT "20"
 #define MON_OP_TIMEOUT "30"
 #define OSD_OP_TIMEOUT "120"
@@ -76,7 +82,10 @@ struct ceph_src {
     /* read plan: object-aligned units of what changed() reported */
     struct extent *plan;
     size_t nplan, capplan;
-    uint64_t unit_size;
+    int whole;                 /* plan = the whole image in units (no list) */
+    uint64_t size, unit_size;
+    uint64_t fault_off;        /* test hook, see ceph_pread */
+    int fault_armed;
     pthread_mutex_t mu;
     struct slot slots[WINDOW];
     size_t next_issue;         /* next plan unit to issue */
@@ -455,6 +464,13 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
     if (cs->unit_size < PLAN_ALIGN)
         cs->unit_size = PLAN_ALIGN;
     s->size = size;
+    cs->size = size;
+    const char *fault = getenv("BACKY_CEPH_FAULT");
+    if (fault && !strncmp(fault, "flip-once:", 10) && bk_parse_u64(fault + 10, &cs->fault_off) == 0) {
+        cs->fault_armed = 1;
+        log_warn("BACKY_CEPH_FAULT: the first read covering offset %" PRIu64 " will be corrupted",
+                 cs->fault_off);
+    }
     s->desc = bk_asprintf("%s/%s@%s", cs->pool, cs->image, cs->newsnap);
     s->fd = -1;
     s->priv = cs;
@@ -637,6 +653,7 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
 
     pthread_mutex_lock(&cs->mu);
     cs->nplan = 0;
+    cs->whole = 0;
     cs->next_issue = 0;
     build_plan(cs, &c, s->size);
     pthread_mutex_unlock(&cs->mu);
@@ -668,9 +685,25 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
 
 /* ---- pread with read-ahead ----------------------------------------------- */
 
+static size_t plan_count(const struct ceph_src *cs)
+{
+    return cs->whole ? (size_t)((cs->size + cs->unit_size - 1) / cs->unit_size) : cs->nplan;
+}
+
+static struct extent plan_unit(const struct ceph_src *cs, size_t i)
+{
+    if (!cs->whole)
+        return cs->plan[i];
+    uint64_t off = (uint64_t)i * cs->unit_size;
+    uint64_t len = cs->size - off < cs->unit_size ? cs->size - off : cs->unit_size;
+    return (struct extent){ off, len, 1 };
+}
+
+/* Index of the first unit whose end is beyond off (plan_count if none). */
 static size_t plan_find(const struct ceph_src *cs, uint64_t off)
 {
-    /* first unit whose end is beyond off */
+    if (cs->whole)
+        return off >= cs->size ? plan_count(cs) : (size_t)(off / cs->unit_size);
     size_t lo = 0, hi = cs->nplan;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -724,23 +757,24 @@ static void issue_ahead(struct ceph_src *cs, size_t from)
 {
     if (cs->next_issue < from)
         cs->next_issue = from;
-    for (int i = 0; i < WINDOW && cs->next_issue < cs->nplan; i++) {
+    size_t count = plan_count(cs);
+    for (int i = 0; i < WINDOW && cs->next_issue < count; i++) {
         struct slot *sl = &cs->slots[i];
         if (sl->state)
             continue;
-        const struct extent *u = &cs->plan[cs->next_issue];
+        struct extent u = plan_unit(cs, cs->next_issue);
         if (!sl->buf)
             sl->buf = bk_malloc(cs->unit_size);
         if (rbd_aio_create_completion(NULL, NULL, &sl->comp) < 0)
             return;
-        if (rbd_aio_read(cs->snapimg, u->off, u->len, sl->buf, sl->comp) < 0) {
+        if (rbd_aio_read(cs->snapimg, u.off, u.len, sl->buf, sl->comp) < 0) {
             rbd_aio_release(sl->comp);
             return;
         }
         sl->state = 1;
         sl->unit = cs->next_issue++;
-        sl->off = u->off;
-        sl->len = u->len;
+        sl->off = u.off;
+        sl->len = u.len;
         sl->done = 0;
         sl->ret = 0;
         sl->pins = 0;
@@ -795,9 +829,23 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
             cs->active[me] = pos;
         evict(cs);
         size_t u = plan_find(cs, pos);
-        if (u < cs->nplan && cs->plan[u].off <= pos)
-            issue_ahead(cs, u);
+        size_t count = plan_count(cs);
+        struct extent pu = u < count ? plan_unit(cs, u) : (struct extent){ UINT64_MAX, 0, 0 };
         struct slot *sl = slot_covering(cs, pos);
+        /* A large read outside the change list (--full, verify: full, a
+         * repeated pass): read the rest of the image ahead from here on.
+         * Small ones (the verification sample) are read directly. */
+        if (!sl && pu.off > pos && len - done >= BIG_READ && !cs->whole) {
+            cs->whole = 1;
+            cs->next_issue = 0;
+            u = plan_find(cs, pos);
+            count = plan_count(cs);
+            pu = plan_unit(cs, u);
+        }
+        if (u < count && pu.off <= pos && (!cs->whole || len - done >= BIG_READ || sl)) {
+            issue_ahead(cs, u);
+            sl = slot_covering(cs, pos);
+        }
         if (sl) {
             sl->pins++;
             if (!sl->done) {
@@ -834,8 +882,8 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
         }
         /* not planned (or no free slot): read directly up to the next slot or unit */
         uint64_t lim = off + len;
-        if (u < cs->nplan && cs->plan[u].off > pos && cs->plan[u].off < lim)
-            lim = cs->plan[u].off;
+        if (u < count && pu.off > pos && pu.off < lim)
+            lim = pu.off;
         for (int i = 0; i < WINDOW; i++)
             if (cs->slots[i].state && cs->slots[i].off > pos && cs->slots[i].off < lim)
                 lim = cs->slots[i].off;
@@ -857,6 +905,10 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
     if (me >= 0)
         cs->active[me] = cs->active[--cs->nactive];
     evict(cs);
+    if (cs->fault_armed && cs->fault_off >= off && cs->fault_off < off + done) {
+        buf[cs->fault_off - off] ^= 0x5a;
+        cs->fault_armed = 0;
+    }
     pthread_mutex_unlock(&cs->mu);
     return (ssize_t)done;
 }
