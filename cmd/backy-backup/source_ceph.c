@@ -273,6 +273,8 @@ static int fc_wait_for_snapshot(struct ceph_src *cs, rbd_image_t img, char *err,
     if (r < 0)
         return errset(err, errlen, "cannot list snapshots: %s/%s: %s", cs->pool, cs->image,
                       strerror(-r));
+    if (!exists)
+        log_warn("snapshot %s did not appear within %" PRId64 " s", cs->newsnap, cs->consul_timeout);
     return exists;
 }
 
@@ -287,8 +289,8 @@ static int create_snapshot(struct ceph_src *cs, rbd_image_t img, char *err, size
             log_info("snapshot %s@%s created by the host of VM %s", cs->image, cs->newsnap, cs->vm);
             return 0;
         }
-        log_warn("snapshot %s did not appear within %" PRId64 " s; taking it without freezing VM %s:"
-                 " the revision may not be consistent", cs->newsnap, cs->consul_timeout, cs->vm);
+        log_warn("taking snapshot %s without freezing VM %s: the revision may not be consistent",
+                 cs->newsnap, cs->vm);
     }
     int r = rbd_snap_create(img, cs->newsnap);
     if (r < 0)
