@@ -6,7 +6,9 @@
  * needing an #ifdef per entry. Argument checks sit where they decide
  * something: openat flags for read-only tools, ioctl numbers, socket
  * domains, PROT_EXEC, clone flags. */
+#include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -27,6 +29,7 @@
 #include <linux/fiemap.h>
 #include <seccomp.h>
 #include <sys/capability.h>
+#include <linux/capability.h>
 
 #include "backy/sandbox.h"
 
@@ -612,9 +615,149 @@ static void probe(const struct sb_policy *p, const char *what)
     _exit(0);
 }
 
+/* ---- other threads ------------------------------------------------ */
+
+/* Capabilities belong to each thread: capset and PR_CAPBSET_DROP change
+ * only the caller. Threads started before the sandbox (a signal thread)
+ * are asked through a signal to drop theirs as well. A thread that blocks
+ * that signal (librados blocks all signals in its threads) cannot be
+ * reached, and sandbox_enter then fails: such a tool calls
+ * sandbox_drop_privs() before it starts threads, and they inherit the
+ * dropped sets. Every thread is checked before the filter is loaded. */
+
+static struct __user_cap_header_struct bc_hdr;
+static struct __user_cap_data_struct bc_data[2];
+static uint64_t bc_keep;
+static int bc_last, bc_bounding;
+static atomic_int bc_acks;
+
+static void on_drop_signal(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    for (int c = 0; bc_bounding && c <= bc_last; c++)
+        if (!(bc_keep & (1ULL << c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 1)
+            prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    syscall(SYS_capset, &bc_hdr, bc_data);
+    atomic_fetch_add(&bc_acks, 1);
+    errno = saved;
+}
+
+struct task_caps {
+    uint64_t eff, prm, inh, bnd, amb, sigblk;
+};
+
+static int read_task(const char *tid, struct task_caps *tc)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    memset(tc, 0, sizeof *tc);
+    while (fgets(line, sizeof line, f)) {
+        char *v = strchr(line, ':');
+        if (!v)
+            continue;
+        *v++ = '\0';
+        uint64_t x = strtoull(v, NULL, 16);
+        if (!strcmp(line, "CapEff")) tc->eff = x;
+        else if (!strcmp(line, "CapPrm")) tc->prm = x;
+        else if (!strcmp(line, "CapInh")) tc->inh = x;
+        else if (!strcmp(line, "CapBnd")) tc->bnd = x;
+        else if (!strcmp(line, "CapAmb")) tc->amb = x;
+        else if (!strcmp(line, "SigBlk")) tc->sigblk = x;
+    }
+    fclose(f);
+    return 0;
+}
+
+static int caps_like(const struct task_caps *t, const struct task_caps *me)
+{
+    return t->eff == me->eff && t->prm == me->prm && t->inh == me->inh &&
+           t->bnd == me->bnd && t->amb == me->amb;
+}
+
+/* Apply the caller's capability sets to every other thread; die if one
+ * keeps more. */
+static void sync_threads(uint64_t keep)
+{
+    char self[24];
+    struct task_caps me, t;
+    snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
+    if (read_task(self, &me) < 0)
+        sb_die("cannot read /proc/self/task", errno);
+
+    /* A thread just being created has every signal blocked for a moment,
+     * so threads are looked at again for a while before giving up. */
+    int sig = SIGRTMIN + 4, installed = 0, lost = 0;
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_drop_signal;
+    sigemptyset(&sa.sa_mask);
+    DIR *d;
+    struct dirent *e;
+    for (int round = 0; round < 100 && !lost; round++) {
+        int pending = 0, sent = 0;
+        if (!(d = opendir("/proc/self/task")))
+            sb_die("cannot list threads: /proc/self/task", errno);
+        atomic_store(&bc_acks, 0);
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.' || !strcmp(e->d_name, self))
+                continue;
+            if (read_task(e->d_name, &t) < 0 || caps_like(&t, &me))
+                continue;       /* gone, or already right */
+            pending++;
+            if (t.sigblk & (1ULL << (sig - 1)))
+                continue;       /* not now */
+            if (!installed) {
+                bc_hdr.version = _LINUX_CAPABILITY_VERSION_3;
+                bc_hdr.pid = 0;
+                if (syscall(SYS_capget, &bc_hdr, bc_data) < 0)
+                    sb_die("capget", errno);
+                bc_keep = keep;
+                bc_last = cap_last();
+                bc_bounding = me.bnd == (me.bnd & keep);
+                if (sigaction(sig, &sa, &old) < 0)
+                    sb_die("sigaction", errno);
+                installed = 1;
+            }
+            if (syscall(SYS_tgkill, getpid(), atoi(e->d_name), sig) == 0)
+                sent++;
+        }
+        closedir(d);
+        if (!pending)
+            break;
+        for (int i = 0; i < 1000 && atomic_load(&bc_acks) < sent; i++)
+            usleep(1000);
+        /* a signal still on its way must not meet the default action */
+        lost = atomic_load(&bc_acks) < sent;
+        usleep(1000);
+    }
+    if (installed && !lost)
+        sigaction(sig, &old, NULL);
+
+    if (!(d = opendir("/proc/self/task")))
+        sb_die("cannot list threads: /proc/self/task", errno);
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || read_task(e->d_name, &t) < 0)
+            continue;
+        if (!caps_like(&t, &me)) {
+            char what[300];
+            snprintf(what, sizeof what,
+                     "thread %.32s keeps capabilities the policy drops "
+                     "(drop privileges before starting threads: sandbox_drop_privs)",
+                     e->d_name);
+            sb_die(what, 0);
+        }
+    }
+    closedir(d);
+}
+
 /* ---- entry ---------------------------------------------------------- */
 
-void sandbox_enter(const struct sb_policy *p)
+void sandbox_drop_privs(const struct sb_policy *p)
 {
     struct passwd pwbuf, *pw = NULL;
 
@@ -640,7 +783,12 @@ void sandbox_enter(const struct sb_policy *p)
     if (pw)
         switch_user(pw, p->keep_caps);
     drop_caps(p->keep_caps);
+    sync_threads(p->keep_caps);
+}
 
+void sandbox_enter(const struct sb_policy *p)
+{
+    sandbox_drop_privs(p);
     load_filter(p);
 
     const char *pr = getenv("BACKY_SANDBOX_PROBE");

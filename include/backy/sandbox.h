@@ -67,7 +67,16 @@ struct sb_policy {
     const char *run_as_user;     /* if non-NULL and running as root: switch to this user */
 };
 
-/* Enter the sandbox; on any failure prints an error and exits 1. */
+/* Enter the sandbox; on any failure prints an error and exits 1.
+ * Capabilities are per thread: threads that exist already are asked by a
+ * signal to drop theirs too, and every thread is checked; a thread that
+ * blocks the signal makes this fail (see sandbox_drop_privs). */
 void sandbox_enter(const struct sb_policy *p);
+
+/* Steps 1-3 only (no_new_privs, user switch, capabilities), for a tool
+ * that must start threads before it can enter the sandbox (librados
+ * threads block all signals): call it before the first thread, then
+ * sandbox_enter later with the same policy. Calling it twice is harmless. */
+void sandbox_drop_privs(const struct sb_policy *p);
 
 #endif

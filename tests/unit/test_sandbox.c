@@ -3,6 +3,7 @@
  * by SIGSYS for forbidden calls, errno answers for probes, thread
  * synchronisation, the trap and log modes, capabilities and the user
  * switch. Prints TAP. Capability and user tests need root. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -24,7 +25,7 @@
 
 #include "backy/sandbox.h"
 
-#define NTESTS 35
+#define NTESTS 38
 
 static int testno, failed;
 static char scratch[256];
@@ -253,6 +254,73 @@ static int c_tsync(void)
     return 0;
 }
 
+/* threads started before the sandbox: one plain, one blocking all signals
+ * (as librados threads do) */
+static void *idle_thread(void *a)
+{
+    if (a) {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, NULL);
+    }
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* mode 0: plain thread; 1: blocking thread; 2: blocking thread started
+ * after sandbox_drop_privs. The child checks every thread's CapEff. */
+static int thread_caps_child(int mode, char *err, size_t errlen)
+{
+    int pfd[2];
+    if (pipe(pfd) < 0)
+        abort();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(pfd[1], 2);
+        struct sb_policy p = { "test_sandbox", SB_RDONLY | SB_THREADS, NULL, 0, NULL };
+        pthread_t t;
+        if (mode == 2)
+            sandbox_drop_privs(&p);
+        if (pthread_create(&t, NULL, idle_thread, mode ? (void *)1 : NULL) != 0)
+            _exit(2);
+        usleep(20000);
+        sandbox_enter(&p);
+        /* every thread's CapEff */
+        char path[300], line[256];
+        int bad = 0;
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *e;
+        if (!d)
+            _exit(3);
+        while ((e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+            FILE *f = fopen(path, "r");
+            if (!f)
+                continue;
+            while (fgets(line, sizeof line, f))
+                if (!strncmp(line, "CapEff:", 7) && strcmp(line + 7, "\t0000000000000000\n"))
+                    bad = 1;
+            fclose(f);
+        }
+        _exit(bad ? 4 : 0);
+    }
+    close(pfd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while ((n = read(pfd[0], err + got, errlen - 1 - got)) > 0)
+        got += (size_t)n;
+    err[got] = '\0';
+    close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 int main(void)
 {
     int root = geteuid() == 0;
@@ -355,6 +423,20 @@ int main(void)
         }
         waitpid(pid, &st, 0);
         result(killed_by_sigsys(st), "TSYNC: forbidden call in an earlier thread kills the process");
+    }
+
+    if (root) {
+        st = thread_caps_child(0, err, sizeof err);
+        result(exited(st, 0), "a thread started before the sandbox loses its capabilities too");
+        st = thread_caps_child(1, err, sizeof err);
+        result(exited(st, 1) && strstr(err, "keeps capabilities") != NULL,
+               "a thread that blocks all signals and keeps capabilities makes sandbox_enter fail");
+        st = thread_caps_child(2, err, sizeof err);
+        result(exited(st, 0), "sandbox_drop_privs before starting threads: all threads without capabilities");
+    } else {
+        skip("thread capabilities", "not root");
+        skip("blocking thread keeps capabilities", "not root");
+        skip("sandbox_drop_privs before threads", "not root");
     }
 
     st = run(RO, 0, NULL, NULL, c_abort, NULL, 0);
