@@ -619,11 +619,12 @@ static void probe(const struct sb_policy *p, const char *what)
 
 /* Capabilities belong to each thread: capset and PR_CAPBSET_DROP change
  * only the caller. Threads started before the sandbox (a signal thread)
- * are asked through a signal to drop theirs as well. A thread that blocks
- * that signal (librados blocks all signals in its threads) cannot be
- * reached, and sandbox_enter then fails: such a tool calls
- * sandbox_drop_privs() before it starts threads, and they inherit the
- * dropped sets. Every thread is checked before the filter is loaded. */
+ * are asked through a signal to drop theirs as well, and checked before
+ * the filter is loaded. A thread that blocks that signal (librados blocks
+ * all signals in its threads) cannot be reached: it keeps its sets, under
+ * the filter and no_new_privs like every thread. A tool avoids that by
+ * calling sandbox_drop_privs() before it starts threads, which then
+ * inherit the dropped sets. */
 
 static struct __user_cap_header_struct bc_hdr;
 static struct __user_cap_data_struct bc_data[2];
@@ -743,7 +744,10 @@ static void sync_threads(uint64_t keep)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.' || read_task(e->d_name, &t) < 0)
             continue;
-        if (!caps_like(&t, &me)) {
+        /* A thread blocking every signal (librados) cannot be asked; it
+         * stays under the filter (TSYNC) and no_new_privs, and a tool
+         * avoids it by calling sandbox_drop_privs before starting it. */
+        if (!caps_like(&t, &me) && !(t.sigblk & (1ULL << (sig - 1)))) {
             char what[300];
             snprintf(what, sizeof what,
                      "thread %.32s keeps capabilities the policy drops "

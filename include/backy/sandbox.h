@@ -69,8 +69,9 @@ struct sb_policy {
 
 /* Enter the sandbox; on any failure prints an error and exits 1.
  * Capabilities are per thread: threads that exist already are asked by a
- * signal to drop theirs too, and every thread is checked; a thread that
- * blocks the signal makes this fail (see sandbox_drop_privs). */
+ * signal to drop theirs too, and checked. A thread that blocks all signals
+ * cannot be asked and keeps its capabilities (still under the filter):
+ * call sandbox_drop_privs before starting such threads. */
 void sandbox_enter(const struct sb_policy *p);
 
 /* Steps 1-3 only (no_new_privs, user switch, capabilities), for a tool
