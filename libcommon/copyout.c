@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,17 @@
 #include "backy/util.h"
 
 #define BUF_BYTES (4u * 1024 * 1024)
+
+/* Large I/O buffers on transparent huge pages: copying from the page cache
+ * into 4 KiB pages costs about twice the CPU (TLB misses), measured. */
+static void *big_alloc(size_t n)
+{
+    size_t align = 2u * 1024 * 1024;
+    void *p = aligned_alloc(align, (n + align - 1) / align * align);
+    if (p)
+        madvise(p, (n + align - 1) / align * align, MADV_HUGEPAGE);
+    return p;
+}
 
 const char *bk_copy_method_name(enum bk_copy_method m)
 {
@@ -45,7 +57,7 @@ static int fail(struct cp *c, const char *what, int e)
 
 static int get_buf(struct cp *c)
 {
-    if (!c->buf && !(c->buf = malloc(BUF_BYTES)))
+    if (!c->buf && !(c->buf = big_alloc(BUF_BYTES)))
         return fail(c, "cannot allocate copy buffer", errno);
     return 0;
 }
