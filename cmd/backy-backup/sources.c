@@ -9,8 +9,8 @@ extern const struct bk_source_ops source_ceph_rbd_ops, source_flyingcircus_ops;
 
 static const struct source_impl impls[] = {
     {"file", &source_file_ops, SB_BLOCKDEV},
-    {"ceph-rbd", &source_ceph_rbd_ops, SB_NET_CLIENT | SB_POLL | SB_PROT_EXEC},
-    {"flyingcircus", &source_flyingcircus_ops, SB_NET_CLIENT | SB_POLL | SB_PROT_EXEC},
+    {"ceph-rbd", &source_ceph_rbd_ops, SB_NET_CLIENT | SB_POLL},
+    {"flyingcircus", &source_flyingcircus_ops, SB_NET_CLIENT | SB_POLL},
 };
 
 const struct source_impl *source_impl_find(const char *type)
