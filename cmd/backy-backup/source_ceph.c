@@ -45,7 +45,9 @@
 #include "source_ceph.h"
 
 #define SNAP_PREFIX "backy-"
+#ifndef WINDOW
 #define WINDOW 8                       /* aio reads in flight */
+#endif
 #define UNIT_MAX ((uint64_t)4 << 20)   /* largest read unit */
 #define PLAN_ALIGN ((uint64_t)64 << 10)/* units are widened to this alignment */
 #define BIG_READ ((size_t)1 << 20)     /* reads this large are sequential passes */
