@@ -429,10 +429,12 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
     }
 
     rbd_image_t img = NULL;
+    double t0 = now_mono();
     if (ceph_connect(cs, err, errlen) < 0 || image_open_rw(cs, &img, err, errlen) < 0) {
         ceph_free(cs);
         return -1;
     }
+    double t1 = now_mono();
     if (cs->parentsnap) {
         int r = snap_exists(img, cs->parentsnap, &cs->parent_usable);
         if (r < 0) {
@@ -447,6 +449,8 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
         goto fail;
     rbd_close(img);
     img = NULL;
+    log_debug("ceph: connected in %.3f s, snapshot %s in %.3f s", t1 - t0, cs->newsnap,
+              now_mono() - t1);
 
     int r = rbd_open_read_only(cs->io, cs->image, &cs->snapimg, cs->newsnap);
     if (r < 0) {
@@ -640,12 +644,15 @@ static void build_plan(struct ceph_src *cs, const struct collect *c, uint64_t si
     }
 }
 
+static size_t plan_count(const struct ceph_src *cs);
+
 static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *arg,
                         char *err, size_t errlen)
 {
     struct ceph_src *cs = s->priv;
     struct collect c = { NULL, 0, 0, 1 };
     const char *from = cs->parent_usable ? cs->parentsnap : NULL;
+    double t0 = now_mono();
     int r = rbd_diff_iterate2(cs->snapimg, from, 0, s->size, 1, 0, collect_cb, &c);
     if (r < 0) {
         free(c.v);
@@ -667,6 +674,7 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
         *(c.v[i].exists ? &data : &zero) += c.v[i].len;
     log_info("%s: %" PRIu64 " bytes changed, %" PRIu64 " bytes discarded, %zu extents%s",
              s->desc, data, zero, c.n, *full ? " (full: no usable parent snapshot)" : "");
+    log_debug("ceph: changes listed in %.3f s, %zu read units", now_mono() - t0, plan_count(cs));
 
     /* Without a usable parent snapshot, everything not reported reads as
      * zeros: say so, so that data of the parent image there does not stay. */
@@ -931,7 +939,10 @@ static int ceph_finish(struct bk_source *s, int success, char *err, size_t errle
         rbd_close(cs->snapimg);
         cs->snapimg = NULL;
     }
-    return housekeeping(cs, success, err, errlen);
+    double t0 = now_mono();
+    int r = housekeeping(cs, success, err, errlen);
+    log_debug("ceph: snapshot housekeeping in %.3f s", now_mono() - t0);
+    return r;
 }
 
 const struct bk_source_ops source_ceph_rbd_ops = {
