@@ -233,9 +233,6 @@ int main(int argc, char **argv)
     sandbox_enter(&policy);
 
     cleanup(&st);
-    log_info("backing up %s (%s, %llu bytes) into %s/%s, tags %s, parent %s", src.desc,
-             srccfg_get(&cfg, "type"), (unsigned long long)src.size, dir, new_id, tags,
-             parent ? parent->id : "none");
 
     pthread_mutex_lock(&commit_lock);
     if (rev_save(dirfd, &rev) < 0) {
@@ -247,6 +244,9 @@ int main(int argc, char **argv)
     }
     rev_started = 1;
     pthread_mutex_unlock(&commit_lock);
+    log_info("backing up %s (%s, %llu bytes) into %s/%s, tags %s, parent %s", src.desc,
+             srccfg_get(&cfg, "type"), (unsigned long long)src.size, dir, new_id, tags,
+             parent ? parent->id : "none");
 
     struct bk_delta_opts dopts = {.verify = verify, .force_full = full};
     struct bk_delta_stats ds = {0};
