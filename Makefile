@@ -27,6 +27,9 @@ BINS    := $(TOOLS:%=$(B)/bin/%)
 COMMON_LIBS := -lyaml -ljansson -lseccomp -lcap -lxxhash -lpthread -lm
 LIBS_backy-backup := -lrbd -lrados -lcurl
 
+# keep the objects: they are not throw-away intermediates
+.SECONDARY:
+
 .PHONY: all clean check test install deps demo bench
 all: $(BINS) $(UNITBIN)
 
@@ -71,10 +74,12 @@ bench: deps
 	sh bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	for f in man/*.1; do install -m 0644 $$f $(DESTDIR)$(MANDIR)/man1/; done
-	for f in $(wildcard man/*.5); do install -m 0644 $$f $(DESTDIR)$(MANDIR)/man5/; done
+	for f in $(wildcard man/*.[1-8]); do \
+		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
+		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
+	done
 
 clean:
 	rm -rf $(B)
