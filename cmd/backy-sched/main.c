@@ -64,7 +64,9 @@ static const struct sb_policy policy = {
     .keep_caps = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
                  (1ULL << CAP_FOWNER) | (1ULL << CAP_CHOWN) | (1ULL << CAP_SETUID) |
                  (1ULL << CAP_SETGID) | (1ULL << CAP_SETPCAP) |
-                 (1ULL << CAP_NET_BIND_SERVICE),
+                 (1ULL << CAP_NET_BIND_SERVICE) |
+                 /* signalling the telnet shell, which runs as another user */
+                 (1ULL << CAP_KILL),
     .run_as_user = NULL,
 };
 
@@ -771,10 +773,13 @@ int main(int argc, char **argv)
             if (nrunning == 0 && telnet_pid == 0)
                 break;
             if (now >= stop_deadline) {
+                log_warn("stopping: %zu children did not end within %d s; killing them",
+                         nrunning + (telnet_pid > 0), STOP_GRACE);
                 for (size_t i = 0; i < nrunning; i++)
                     kill(running[i]->pid, SIGKILL);
                 if (telnet_pid > 0)
                     kill(telnet_pid, SIGKILL);
+                stop_deadline = now + STOP_GRACE;
             }
         }
         if (status_dirty || now >= next_status_write)
@@ -787,7 +792,7 @@ int main(int argc, char **argv)
         if (!stopping && telnet_restart_at > 0 && telnet_restart_at < wake)
             wake = telnet_restart_at;
         if (stopping && stop_deadline < wake)
-            wake = stop_deadline + 0.1;
+            wake = stop_deadline;
         double wait = wake - now;
         int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
         struct pollfd p = { .fd = sfd, .events = POLLIN };
