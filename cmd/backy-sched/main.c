@@ -417,16 +417,17 @@ static void job_done(struct job *j, int wstatus, double now)
         j->not_before = 0;
         j->catchup = 0;
         job_scan(j, 1, now);
+    } else if (stopping) {
+        /* terminated by us: not a failure; the next start catches up */
+        log_info("%s: backup stopped (exit status %d)", j->name, code);
+        j->state = J_WAITING;
     } else {
         int64_t iv = sched_min_interval(&j->sched);
         j->not_before = sched_slot_after((int64_t)now, iv, sched_offset(j->name, iv));
         j->state = J_FAILED;
         j->catchup = 0;
-        if (stopping)
-            log_info("%s: backup stopped (exit status %d)", j->name, code);
-        else
-            log_error("%s: backup failed with exit status %d; see %s/backy.log; retry at "
-                      "the next due time", j->name, code, j->dir);
+        log_error("%s: backup failed with exit status %d; see %s/backy.log; retry at "
+                  "the next due time", j->name, code, j->dir);
         job_scan(j, 0, now);
     }
     job_plan(j, now);
