@@ -190,7 +190,6 @@ corrupt_case() {
     failed=0
     for i in 1 2 3 4 5 6; do
         dir_sums "$JOB" >"$T/sums.before"
-        ids_before=$(ls "$JOB" | grep -v '\.' | sort)
         head -c 40M /dev/urandom >"$SRC"
         run backy -b "$JOB" backup daily
         if [ "$status" != 0 ]; then
