@@ -9,8 +9,10 @@
  * Reads: the changed extents are cut into object-aligned units; pread()
  * keeps up to WINDOW of them in flight with rbd_aio_read ahead of the
  * reader, so the cluster sees several requests at once while memory stays at
- * WINDOW * unit size whatever the image size. Reads outside the plan (the
- * verification sample) go straight to rbd_read.
+ * WINDOW * unit size whatever the image size. Large reads (the engine's
+ * 4 MiB chunks of a full pass) are instead split into 1 MiB rbd_aio_reads
+ * into the caller's buffer, all in flight at once (no copy). Small reads
+ * outside the plan (the verification sample) go straight to rbd_read.
  *
  * Snapshots: after a successful backup only backy-NEWID stays; other backy-*
  * snapshots go. After a failure backy-NEWID goes and the others stay, so the
@@ -50,7 +52,8 @@
 #endif
 #define UNIT_MAX ((uint64_t)4 << 20)   /* largest read unit */
 #define PLAN_ALIGN ((uint64_t)64 << 10)/* units are widened to this alignment */
-#define BIG_READ ((size_t)1 << 20)     /* reads this large are sequential passes */
+#define BIG_READ ((size_t)1 << 20)     /* reads this large are split, not read ahead */
+#define PIECE ((size_t)1 << 20)        /* piece size of a split read */
 #define CONNECT_TIMEOUT "20"
 #define MON_OP_TIMEOUT "30"
 #define OSD_OP_TIMEOUT "120"
@@ -84,7 +87,6 @@ struct ceph_src {
     /* read plan: object-aligned units of what changed() reported */
     struct extent *plan;
     size_t nplan, capplan;
-    int whole;                 /* plan = the whole image in units (no list) */
     uint64_t size, unit_size;
     uint64_t fault_off;        /* test hook, see ceph_pread */
     int fault_armed;
@@ -664,7 +666,6 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
 
     pthread_mutex_lock(&cs->mu);
     cs->nplan = 0;
-    cs->whole = 0;
     cs->next_issue = 0;
     build_plan(cs, &c, s->size);
     pthread_mutex_unlock(&cs->mu);
@@ -699,23 +700,17 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
 
 static size_t plan_count(const struct ceph_src *cs)
 {
-    return cs->whole ? (size_t)((cs->size + cs->unit_size - 1) / cs->unit_size) : cs->nplan;
+    return cs->nplan;
 }
 
 static struct extent plan_unit(const struct ceph_src *cs, size_t i)
 {
-    if (!cs->whole)
-        return cs->plan[i];
-    uint64_t off = (uint64_t)i * cs->unit_size;
-    uint64_t len = cs->size - off < cs->unit_size ? cs->size - off : cs->unit_size;
-    return (struct extent){ off, len, 1 };
+    return cs->plan[i];
 }
 
 /* Index of the first unit whose end is beyond off (plan_count if none). */
 static size_t plan_find(const struct ceph_src *cs, uint64_t off)
 {
-    if (cs->whole)
-        return off >= cs->size ? plan_count(cs) : (size_t)(off / cs->unit_size);
     size_t lo = 0, hi = cs->nplan;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -820,6 +815,54 @@ static ssize_t direct_read(struct ceph_src *cs, char *buf, size_t len, uint64_t 
     return (ssize_t)got;
 }
 
+/* Read len bytes at off as pieces of PIECE bytes, all in flight at once. */
+static ssize_t parallel_read(struct ceph_src *cs, char *buf, size_t len, uint64_t off)
+{
+    enum { MAXP = 16 };
+    rbd_completion_t comp[MAXP];
+    size_t plen[MAXP];
+    size_t done = 0;
+    while (done < len) {
+        int n = 0, err = 0;
+        size_t issued = done;
+        while (n < MAXP && issued < len) {
+            size_t l = len - issued < PIECE ? len - issued : PIECE;
+            if (rbd_aio_create_completion(NULL, NULL, &comp[n]) < 0) {
+                err = ENOMEM;
+                break;
+            }
+            int r = rbd_aio_read(cs->snapimg, off + issued, l, buf + issued, comp[n]);
+            if (r < 0) {
+                rbd_aio_release(comp[n]);
+                err = -r;
+                break;
+            }
+            plen[n++] = l;
+            issued += l;
+        }
+        int short_read = 0;
+        for (int i = 0; i < n; i++) {
+            rbd_aio_wait_for_complete(comp[i]);
+            ssize_t r = rbd_aio_get_return_value(comp[i]);
+            rbd_aio_release(comp[i]);
+            if (r < 0 && !err)
+                err = -(int)r;
+            else if (!err && !short_read) {
+                done += (size_t)r;
+                if ((size_t)r < plen[i])
+                    short_read = 1;
+            }
+        }
+        if (err) {
+            errno = err;
+            return -1;
+        }
+        if (short_read || n == 0)
+            break;
+    }
+    return (ssize_t)done;
+}
+
 static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t off)
 {
     struct ceph_src *cs = s->priv;
@@ -844,17 +887,31 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
         size_t count = plan_count(cs);
         struct extent pu = u < count ? plan_unit(cs, u) : (struct extent){ UINT64_MAX, 0, 0 };
         struct slot *sl = slot_covering(cs, pos);
-        /* A large read outside the change list (--full, verify: full, a
-         * repeated pass): read the rest of the image ahead from here on.
-         * Small ones (the verification sample) are read directly. */
-        if (!sl && pu.off > pos && len - done >= BIG_READ && !cs->whole) {
-            cs->whole = 1;
-            cs->next_issue = 0;
-            u = plan_find(cs, pos);
-            count = plan_count(cs);
-            pu = plan_unit(cs, u);
+        /* Large reads (a full pass, verify: full) go straight into the
+         * caller's buffer as several aio requests at once: no copy, and
+         * the engine's two threads keep the cluster busy. */
+        if (!sl && len - done >= BIG_READ) {
+            uint64_t lim = off + len;
+            for (int i = 0; i < WINDOW; i++)
+                if (cs->slots[i].state && cs->slots[i].off > pos && cs->slots[i].off < lim)
+                    lim = cs->slots[i].off;
+            pthread_mutex_unlock(&cs->mu);
+            ssize_t r = parallel_read(cs, buf + done, (size_t)(lim - pos), pos);
+            pthread_mutex_lock(&cs->mu);
+            if (r < 0) {
+                int e = errno;
+                if (me >= 0)
+                    cs->active[me] = cs->active[--cs->nactive];
+                pthread_mutex_unlock(&cs->mu);
+                errno = e;
+                return -1;
+            }
+            done += (size_t)r;
+            if ((uint64_t)r < lim - pos)
+                break;
+            continue;
         }
-        if (u < count && pu.off <= pos && (!cs->whole || len - done >= BIG_READ || sl)) {
+        if (u < count && pu.off <= pos) {
             issue_ahead(cs, u);
             sl = slot_covering(cs, pos);
         }
