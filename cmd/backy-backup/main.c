@@ -93,6 +93,16 @@ static void cleanup(struct bk_store *st)
     for (size_t i = 0; i < st->n; i++) {
         if (st->revs[i].complete)
             continue;
+        /* Only a backup that finished makes its image read-only. A .rev
+         * that lost its duration (damaged by hand or by the disk) next to a
+         * read-only image is kept: removing it could lose a good backup. */
+        struct stat sb;
+        if (fstatat(st->dirfd, st->revs[i].id, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && !(sb.st_mode & 0222)) {
+            log_warn("revision %s has no duration but a read-only image: not removing it; "
+                     "check %s/%s.rev", st->revs[i].id, st->dir, st->revs[i].id);
+            continue;
+        }
         log_info("removing incomplete revision %s", st->revs[i].id);
         if (rev_remove(st->dirfd, st->revs[i].id) < 0)
             bk_die_errno("cannot remove incomplete revision: %s/%s", st->dir, st->revs[i].id);
