@@ -100,7 +100,7 @@ run_suite() {
         echo "$tag.changed_bytes $changed 0" >>"$RES"
         cp --reflink=always "$M/job/$(last)" "$M/clone"
         warm "$M/src" "$M/clone"
-        measure "$tag.rsync" rsync --inplace --no-whole-file "$M/src" "$M/clone"
+        measure "$tag.rsync" rsync --inplace --no-whole-file --ignore-times "$M/src" "$M/clone"
         rm -f "$M/clone"
         warm "$M/src"
         measure "$tag.backup_cache_default" "$BIN/backy-backup" -b "$M/job" daily

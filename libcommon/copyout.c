@@ -83,6 +83,8 @@ static void stream_out(struct cp *c, uint64_t off, uint64_t len)
 /* Copy [off, end) with pread/pwrite (dst_off = off) or write (dst_off < 0). */
 static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
 {
+    if (off >= end)
+        return 0;
     if (get_buf(c) < 0)
         return -1;
     if (c->st->method == BK_COPY_NONE || c->st->method == BK_COPY_CFR)
