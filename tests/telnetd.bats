@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# backy-telnetd on its own, over a status file written here, with real
+# clients (nc, telnet).
+
+load lib/common
+load lib/sched
+
+setup() {
+    common_setup
+    require_tool backy-telnetd
+    # the shell drops to nobody when started as root: it must reach the file
+    chmod 755 "$T"
+    STATUS=$T/status
+    write_jobs test02 test01 test03 web1 web2
+    PORT=$(free_port)
+}
+
+teardown() {
+    if [ -n "${TPID:-}" ]; then
+        kill "$TPID" 2>/dev/null || true
+        wait "$TPID" 2>/dev/null || true
+    fi
+    common_teardown
+}
+
+# write_jobs NAME...: a status file with these jobs (atomically replaced)
+write_jobs() {
+    python3 - "$STATUS" "$@" <<'EOF2'
+import json, os, sys
+path = sys.argv[1]
+base = 1446724570   # 2015-11-05 11:56:10 UTC
+jobs = [{"name": n, "schedule": "s", "sla": "OK", "sla_ok": True, "status": "waiting",
+         "pid": None, "last_time": base + i, "last_tags": "daily", "last_duration": 50.7 + i,
+         "next_time": base + 86400 + i, "next_tags": "daily,weekly", "min_interval": 86400,
+         "last_exit": 0} for i, n in enumerate(sys.argv[2:])]
+doc = {"format": 1, "scheduler": {"pid": 4242, "started": base, "written": base + 60,
+       "worker_limit": 3, "workers_busy": 0, "jobs": len(jobs), "status_interval": 30,
+       "config": "/etc/backy.conf"}, "jobs": jobs}
+with open(path + ".tmp", "w") as f:
+    json.dump(doc, f)
+os.chmod(path + ".tmp", 0o644)
+os.rename(path + ".tmp", path)
+EOF2
+}
+
+start_telnetd() {
+    "$BACKY_BIN/backy-telnetd" -s "$STATUS" -a 127.0.0.1 -p "$PORT" -v "$@" >>"$T/telnetd.out" 2>&1 3>&- &
+    TPID=$!
+    track_pid "$TPID"
+    wait_for 10 grep -q "listening on 127.0.0.1" "$T/telnetd.out"
+}
+
+@test "telnetd: jobs prints the manual's table, sorted by job" {
+    start_telnetd
+    run telnet_cmd "$PORT" jobs
+    assert_success
+    assert_output_contains "backy-2.0 % +--------+-----+---------+-------------------------+-----------+----------+-------------------------+--------------+"
+    assert_output_contains "| Job    | SLA | Status  | Last Backup             | Last Tags | Last Dur | Next Backup             | Next Tags    |"
+    assert_output_contains "| test01 | OK  | waiting | 2015-11-05 11:56:11 UTC | daily     |   51.7 s | 2015-11-06 11:56:11 UTC | daily,weekly |"
+    # sorted by name: test01 test02 test03 web1 web2
+    order=$(grep -oE '^\| (test|web)[0-9]+' <<<"$output" | tr -d '| ' | tr '\n' ' ')
+    assert_equal "$order" "test01 test02 test03 web1 web2 "
+    # lines end in CR LF
+    telnet_cmd "$PORT" jobs | grep -q $'Job    | SLA.*\r$'
+}
+
+@test "telnetd: jobs REGEX selects by extended regular expression" {
+    start_telnetd
+    run telnet_cmd "$PORT" "jobs ^web[0-9]$" "jobs test0(1|3)" "jobs nomatch" "jobs ("
+    assert_success
+    [ "$(grep -c '^| web' <<<"$output")" = 1 ] || [ "$(grep -c '^| web' <<<"$output")" = 2 ]
+    run telnet_cmd "$PORT" "jobs ^web[0-9]$"
+    assert_equal "$(grep -c '^| web' <<<"$output")" 2
+    assert_output_not_contains "| test"
+    run telnet_cmd "$PORT" "jobs test0(1|3)"
+    assert_output_contains "| test01"
+    assert_output_contains "| test03"
+    assert_output_not_contains "| test02"
+    run telnet_cmd "$PORT" "jobs ("
+    assert_output_contains "error: bad regular expression '(':"
+}
+
+@test "telnetd: status, help, unknown commands, quit" {
+    start_telnetd
+    run telnet_cmd "$PORT" status help frobnicate
+    assert_output_contains "scheduler pid:    4242"
+    assert_output_contains "workers:          0 busy of 3"
+    assert_output_contains "jobs:             5 (0 running, 0 failed, 0 with SLA too old)"
+    assert_output_contains "jobs [REGEX]"
+    assert_output_contains "error: unknown command 'frobnicate' (try help)"
+}
+
+@test "telnetd: a real telnet client; option negotiation is refused" {
+    start_telnetd
+    run sh -c "{ sleep 1; printf 'jobs web2\r\n'; sleep 1; printf 'quit\r\n'; sleep 1; } | telnet 127.0.0.1 $PORT"
+    assert_output_contains "Connected to 127.0.0.1"
+    assert_output_contains "| web2"
+    # IAC DO ECHO, IAC WILL LINEMODE, a subnegotiation: refused / skipped
+    printf '\377\375\001\377\373\042\377\372\030\001hello\377\360jobs web1\r\nquit\r\n' |
+        nc -q 3 127.0.0.1 "$PORT" >"$T/raw"
+    grep -q '| web1' "$T/raw"
+    od -An -tx1 "$T/raw" | tr -d ' \n' | grep -q 'fffc01'   # WONT ECHO
+    od -An -tx1 "$T/raw" | tr -d ' \n' | grep -q 'fffe22'   # DONT LINEMODE
+}
+
+@test "telnetd: bare LF, overlong lines and binary garbage are handled" {
+    start_telnetd
+    long=$(head -c 5000 /dev/zero | tr '\0' x)
+    { printf 'jobs web1\n'; printf '%s\r\n' "$long"; head -c 300 /dev/urandom | tr -d '\r\n\377'; printf '\r\njobs web2\r\nquit\r\n'; } |
+        nc -q 3 127.0.0.1 "$PORT" >"$T/out"
+    grep -q '| web1' "$T/out"
+    grep -q 'error: line too long (at most 1024 bytes)' "$T/out"
+    grep -q "error: unknown command" "$T/out"
+    grep -q '| web2' "$T/out"
+    kill -0 "$TPID"
+}
+
+@test "telnetd: re-reads the status file when it changes" {
+    start_telnetd
+    run telnet_cmd "$PORT" "jobs new"
+    assert_output_not_contains "| newjob"
+    write_jobs newjob test01
+    run telnet_cmd "$PORT" jobs
+    assert_output_contains "| newjob"
+    assert_output_not_contains "| web1"
+}
+
+@test "telnetd: idle clients do not block others; the client limit holds" {
+    start_telnetd -m 4
+    # three idle clients that never send anything
+    for i in 1 2 3; do
+        sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle$i" 2>&1 3>&- &
+        track_pid $!
+    done
+    wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx 3"
+    run telnet_cmd "$PORT" "jobs web1"
+    assert_output_contains "| web1"
+    # a fifth client while four are connected is refused
+    sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle4" 2>&1 3>&- &
+    track_pid $!
+    wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx 5"
+    run sh -c "printf 'jobs\r\n' | nc -q 2 127.0.0.1 $PORT"
+    assert_output_contains "error: too many clients"
+    kill -0 "$TPID"
+}
+
+@test "telnetd: idle clients are dropped after the idle timeout" {
+    start_telnetd -t 1
+    sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle" 2>&1 3>&- &
+    track_pid $!
+    wait_for 15 grep -q "idle timeout" "$T/idle"
+    run telnet_cmd "$PORT" "jobs web2"
+    assert_output_contains "| web2"
+}
+
+@test "telnetd: as root it runs as nobody; missing status file is reported" {
+    require_root_or_skip
+    rm "$STATUS"
+    start_telnetd
+    run grep -E '^Uid:' "/proc/$TPID/status"
+    assert_output_matches "^Uid:[[:space:]]+$(id -u nobody)[[:space:]]"
+    run telnet_cmd "$PORT" jobs
+    assert_output_contains "error: status file not available: $STATUS: No such file or directory"
+}
+
+@test "telnetd: bad options are refused with a clear error" {
+    run "$BACKY_BIN/backy-telnetd" -p 99999
+    assert_failure 1
+    assert_output_contains "backy-telnetd: error: bad port: 99999"
+    run "$BACKY_BIN/backy-telnetd" -a 300.1.1.1 -p "$PORT"
+    assert_failure 1
+    assert_output_contains "backy-telnetd: error: cannot listen on any of: 300.1.1.1"
+}
