@@ -273,12 +273,6 @@ int main(int argc, char **argv)
 
     pthread_mutex_lock(&commit_lock);
     rev_committed = 1;
-    if (fchmodat(dirfd, new_id, 0440, 0) < 0) {
-        int e = errno;
-        rev_remove(dirfd, new_id);
-        errno = e;
-        bk_die_errno("cannot make the image read-only, revision removed: %s/%s", dir, new_id);
-    }
     rev.complete = 1;
     rev.duration = now_mono() - t0;
     rev.bytes_written = ds.bytes_written;
@@ -288,6 +282,10 @@ int main(int argc, char **argv)
         errno = e;
         bk_die_errno("cannot complete revision file, revision removed: %s/%s.rev", dir, new_id);
     }
+    /* After the .rev: a read-only image always has a complete .rev (cleanup
+     * relies on it). */
+    if (fchmodat(dirfd, new_id, 0440, 0) < 0)
+        log_warn("cannot make the image read-only: %s/%s: %s", dir, new_id, strerror(errno));
     if (store_update_last(dirfd, new_id) < 0)
         log_warn("cannot update %s/last: %s", dir, strerror(errno));
     pthread_mutex_unlock(&commit_lock);
