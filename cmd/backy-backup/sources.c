@@ -8,9 +8,9 @@ extern const struct bk_source_ops source_file_ops;
 extern const struct bk_source_ops source_ceph_rbd_ops, source_flyingcircus_ops;
 
 static const struct source_impl impls[] = {
-    {"file", &source_file_ops, SB_BLOCKDEV},
-    {"ceph-rbd", &source_ceph_rbd_ops, SB_NET_CLIENT | SB_POLL},
-    {"flyingcircus", &source_flyingcircus_ops, SB_NET_CLIENT | SB_POLL},
+    {"file", &source_file_ops, SB_BLOCKDEV, 0},
+    {"ceph-rbd", &source_ceph_rbd_ops, SB_NET_CLIENT | SB_POLL, 1},
+    {"flyingcircus", &source_flyingcircus_ops, SB_NET_CLIENT | SB_POLL, 1},
 };
 
 const struct source_impl *source_impl_find(const char *type)

@@ -9,6 +9,9 @@ struct source_impl {
     const char *type;                  /* as in sourcetype.h (canonical name) */
     const struct bk_source_ops *ops;
     unsigned sandbox_groups;           /* added to backy-backup's base policy */
+    int starts_threads;                /* open() starts threads (librados): privileges
+                                          are dropped before it, as capabilities are
+                                          per thread */
 };
 
 const struct source_impl *source_impl_find(const char *type);
