@@ -210,6 +210,12 @@ int main(int argc, char **argv)
         bk_die("source type '%s' cannot be backed up by this build: %s/config",
                srccfg_get(&cfg, "type"), dir);
     policy.groups |= impl->sandbox_groups;
+    /* A file source is opened with the caller's privileges (an image owned
+     * by a hypervisor user); a source that starts library threads gets
+     * none to begin with, since each thread keeps the capabilities it was
+     * born with. */
+    if (impl->starts_threads)
+        sandbox_drop_privs(&policy);
 
     /* Signals end the backup through one thread, so that an interrupted
      * backup removes its own incomplete revision. */
@@ -237,12 +243,6 @@ int main(int argc, char **argv)
     double t0 = now_mono();
 
     struct bk_source src = {.ops = impl->ops, .fd = -1};
-    /* A file source is opened with the caller's privileges (an image owned
-     * by a hypervisor user); a source that starts library threads gets
-     * none to begin with, since each thread keeps the capabilities it was
-     * born with. */
-    if (impl->starts_threads)
-        sandbox_drop_privs(&policy);
     if (src.ops->open(&src, &cfg, new_id, parent ? parent->id : NULL, err, sizeof err) < 0)
         bk_die("%s", err);
 
