@@ -91,29 +91,46 @@ backup_quiet "$JOB"
 rbd snap create "rbd/$IMG@bench-0" >/dev/null 2>&1
 prev=bench-0
 
-for run in $(seq "$RUNS"); do
-    echo "bench/ceph.sh: run $run of $RUNS"
-    # incremental: same change seen by both
+# incremental NAME [backup options]: change 1%, then backy and export-diff
+# (alternating which goes first) see the same change
+round=0
+incremental() {
+    local name=$1
+    shift
+    round=$((round + 1))
     # shellcheck disable=SC2046
-    /usr/bin/python3 "$ROOT/tests/lib/rbd_edit.py" "rbd/$IMG" $(change_ops "r$run")
-    rbd snap create "rbd/$IMG@bench-$run" >/dev/null 2>&1
-    if [ $((run % 2)) = 1 ]; then
-        measure inc.backy backup_quiet "$JOB"
-        measure inc.exportdiff sh -c "rbd export-diff --no-progress --from-snap $prev rbd/$IMG@bench-$run - >/dev/null"
+    /usr/bin/python3 "$ROOT/tests/lib/rbd_edit.py" "rbd/$IMG" $(change_ops "r$round")
+    rbd snap create "rbd/$IMG@bench-$round" >/dev/null 2>&1
+    local ed="rbd export-diff --no-progress --from-snap $prev rbd/$IMG@bench-$round - >/dev/null"
+    if [ $((round % 2)) = 1 ]; then
+        measure "inc.$name" backup_quiet "$JOB" "$@"
+        measure "inc.$name.exportdiff" sh -c "$ed"
     else
-        measure inc.exportdiff sh -c "rbd export-diff --no-progress --from-snap $prev rbd/$IMG@bench-$run - >/dev/null"
-        measure inc.backy backup_quiet "$JOB"
+        measure "inc.$name.exportdiff" sh -c "$ed"
+        measure "inc.$name" backup_quiet "$JOB" "$@"
     fi
     rbd snap rm --no-progress "rbd/$IMG@$prev" >/dev/null 2>&1
-    prev=bench-$run
+    prev=bench-$round
+}
 
-    # full: a first revision into an empty job, a forced full read, rbd export
+for run in $(seq "$RUNS"); do
+    echo "bench/ceph.sh: run $run of $RUNS"
+    incremental backy
+    incremental backy_noverify --verify=off
+
+    # full: rbd export to /dev/null (read rate) against backy --full (reads
+    # and compares everything, writes nothing); a first revision (writes
+    # the whole image) against rbd export into a file on the same btrfs
+    measure full.export sh -c "rbd export --no-progress rbd/$IMG@$prev - >/dev/null"
+    measure full.backy_forced backup_quiet "$JOB" --full
     FJOB=$STORE/full$run
     mkdir -p "$FJOB"
     "$BIN/backy" -b "$FJOB" init ceph-rbd "rbd/$IMG" >/dev/null
-    measure full.export sh -c "rbd export --no-progress rbd/$IMG@$prev - >/dev/null"
+    sync
+    measure full.export_file sh -c "rbd export --no-progress rbd/$IMG@$prev $STORE/export >/dev/null && sync -f $STORE/export"
+    rm -f "$STORE/export"
+    sync
     measure full.backy_first backup_quiet "$FJOB"
-    measure full.backy_forced backup_quiet "$JOB" --full
     rm -rf "$FJOB"
     sync
 done
@@ -128,22 +145,30 @@ for line in open(sys.argv[1]):
 size_mb = int(sys.argv[2])
 med = {k: statistics.median(v) for k, v in vals.items()}
 runs = len(vals["inc.backy"])
-print("\nceph: %d MiB image, 1%% of 64 KiB blocks changed per run, median of %d runs" % (size_mb, runs))
-print("%-44s %9s %10s" % ("measurement", "median s", "MiB/s"))
-for k, label, mib in [
-    ("inc.exportdiff", "rbd export-diff (1% changed)", None),
-    ("inc.backy", "backy backup, incremental", None),
-    ("full.export", "rbd export (whole image)", size_mb),
-    ("full.backy_first", "backy backup, first revision", size_mb),
-    ("full.backy_forced", "backy backup --full (compare only)", size_mb),
+print("\nceph: %d MiB image, 1%% of 64 KiB blocks changed per round, median of %d runs" % (size_mb, runs))
+print("%-48s %9s %10s" % ("measurement", "median s", "MiB/s"))
+for k, label, full in [
+    ("inc.backy.exportdiff", "rbd export-diff (1% changed) > /dev/null", 0),
+    ("inc.backy", "backy backup, incremental", 0),
+    ("inc.backy_noverify.exportdiff", "rbd export-diff (1% changed) > /dev/null", 0),
+    ("inc.backy_noverify", "backy backup --verify=off, incremental", 0),
+    ("full.export", "rbd export > /dev/null", 1),
+    ("full.backy_forced", "backy backup --full (read + compare all)", 1),
+    ("full.export_file", "rbd export > file on btrfs + sync", 1),
+    ("full.backy_first", "backy backup, first revision", 1),
 ]:
-    rate = "%10.0f" % (mib / med[k]) if mib and k.startswith("full") else "%10s" % "-"
-    print("%-44s %9.3f %s" % (label, med[k], rate))
-r_inc = med["inc.backy"] / med["inc.exportdiff"]
-r_first = med["full.export"] / med["full.backy_first"]
-r_forced = med["full.export"] / med["full.backy_forced"]
+    rate = "%10.0f" % (size_mb / med[k]) if full else "%10s" % "-"
+    print("%-48s %9.3f %s" % (label, med[k], rate))
+
+def goal(label, ratio, ok, fmt):
+    print("%-48s %s  (%s)" % (label, fmt % ratio, "met" if ok else "NOT met"))
 print()
-print("incremental / export-diff time:      %.2fx  (goal <= 1.5x: %s)" % (r_inc, "met" if r_inc <= 1.5 else "NOT met"))
-print("first revision rate / export rate:   %.0f%%  (goal >= 80%%: %s)" % (100 * r_first, "met" if r_first >= 0.8 else "NOT met"))
-print("--full rate / export rate:           %.0f%%  (goal >= 80%%: %s)" % (100 * r_forced, "met" if r_forced >= 0.8 else "NOT met"))
+r = med["inc.backy"] / med["inc.backy.exportdiff"]
+goal("incremental / export-diff, time (goal <= 1.5x)", r, r <= 1.5, "%.2fx")
+r = med["inc.backy_noverify"] / med["inc.backy_noverify.exportdiff"]
+goal("  the same with --verify=off", r, r <= 1.5, "%.2fx")
+r = med["full.export"] / med["full.backy_forced"]
+goal("--full read rate / export rate (goal >= 80%)", 100 * r, r >= 0.8, "%.0f%%")
+r = med["full.export_file"] / med["full.backy_first"]
+goal("first revision / export to file (goal >= 80%)", 100 * r, r >= 0.8, "%.0f%%")
 EOF
