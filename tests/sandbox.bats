@@ -107,35 +107,44 @@ status_field() {
     awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
 }
 
-# Capabilities a tool's policy keeps (CapEff, CapPrm, CapBnd); none for
-# most. The scheduler keeps what the tools it starts as root still need.
-expected_caps() {
-    case "$1" in
-        # CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER SETGID SETUID SETPCAP NET_BIND_SERVICE
-        backy-sched) echo 00000000000005cf ;;
-        *) echo 0000000000000000 ;;
-    esac
+# Capabilities a tool's policy keeps (CapEff, CapPrm, CapBnd): none for
+# most. The scheduler keeps what the tools it starts as root still need;
+# its exact list is its own business, but never one of these:
+# NET_ADMIN NET_RAW SYS_MODULE SYS_RAWIO SYS_PTRACE SYS_ADMIN SYS_BOOT
+# SYS_TIME MKNOD SETFCAP MAC_OVERRIDE MAC_ADMIN PERFMON BPF
+DANGEROUS_CAPS=$(( (1 << 12) | (1 << 13) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 21) |
+    (1 << 22) | (1 << 25) | (1 << 27) | (1 << 31) | (1 << 32) | (1 << 33) | (1 << 38) | (1 << 39) ))
+keeps_caps() {
+    [ "$1" = backy-sched ]
 }
 
 # check_confined PID TOOL: every thread has the filter, no_new_privs and
 # only the capabilities the policy keeps (no inheritable or ambient ones).
 # Prints what is wrong; returns 1 then.
 check_confined() {
-    local pid=$1 t=$2 bad=0 task f v want
+    local pid=$1 t=$2 bad=0 task f v eff
     for task in /proc/"$pid"/task/*; do
         local tid=${task##*/}
         v=$(awk '$1 == "Seccomp:" { print $2 }' "$task/status")
         [ "$v" = 2 ] || { echo "$t: thread $tid: Seccomp $v, want 2"; bad=1; }
         v=$(awk '$1 == "NoNewPrivs:" { print $2 }' "$task/status")
         [ "$v" = 1 ] || { echo "$t: thread $tid: NoNewPrivs $v, want 1"; bad=1; }
-        if is_root; then
-            for f in CapEff CapPrm CapInh CapBnd CapAmb; do
-                want=$(expected_caps "$t")
-                case $f in CapInh | CapAmb) want=0000000000000000 ;; esac
-                v=$(awk -v k="$f:" '$1 == k { print $2 }' "$task/status")
-                [ "$v" = "$want" ] || { echo "$t: thread $tid: $f $v, want $want"; bad=1; }
-            done
-        fi
+        is_root || continue
+        eff=$(awk '$1 == "CapEff:" { print $2 }' "$task/status")
+        for f in CapEff CapPrm CapInh CapBnd CapAmb; do
+            v=$(awk -v k="$f:" '$1 == k { print $2 }' "$task/status")
+            case $f in
+                CapInh | CapAmb)
+                    [ "$v" = 0000000000000000 ] || { echo "$t: thread $tid: $f $v, want 0"; bad=1; } ;;
+                *)
+                    if keeps_caps "$t"; then
+                        [ "$v" = "$eff" ] || { echo "$t: thread $tid: $f $v differs from CapEff $eff"; bad=1; }
+                        [ $((16#$v & DANGEROUS_CAPS)) = 0 ] || { echo "$t: thread $tid: $f $v keeps a dangerous capability"; bad=1; }
+                    else
+                        [ "$v" = 0000000000000000 ] || { echo "$t: thread $tid: $f $v, want 0"; bad=1; }
+                    fi ;;
+            esac
+        done
     done
     return $bad
 }
