@@ -929,8 +929,6 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
             if (sl->ret < 0) {
                 int e = -(int)sl->ret;
                 sl->pins--;
-                log_error("read of %s at offset %" PRIu64 " failed: %s", s->desc, sl->off,
-                          strerror(e));
                 if (me >= 0)
                     cs->active[me] = cs->active[--cs->nactive];
                 pthread_mutex_unlock(&cs->mu);
