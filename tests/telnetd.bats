@@ -139,7 +139,16 @@ start_telnetd() {
     sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle4" 2>&1 3>&- &
     track_pid $!
     wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx 5"
-    run sh -c "printf 'jobs\r\n' | nc -q 2 127.0.0.1 $PORT"
+    run python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+buf = b""
+while True:
+    c = s.recv(4096)
+    if not c:
+        break
+    buf += c
+print(buf.decode())' "$PORT"
     assert_output_contains "error: too many clients"
     kill -0 "$TPID"
 }
