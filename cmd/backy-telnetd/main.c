@@ -492,6 +492,12 @@ static void accept_one(int lfd)
         static const char msg[] = "error: too many clients, try again later\r\n";
         ssize_t w = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
+        /* closing with unread input would reset the connection and could
+         * discard the message: drain what is there and end our side first */
+        char junk[512];
+        while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0)
+            ;
+        shutdown(fd, SHUT_WR);
         close(fd);
         log_warn("telnet: %s refused: %ld clients connected already", peer, max_clients);
         return;
