@@ -11,16 +11,8 @@
 
 #include "backy/copyout.h"
 #include "backy/sums.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *desc)
-{
-    ntest++;
-    if (!cond)
-        nfail++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", ntest, desc);
-}
 
 #define MB (1024 * 1024)
 static char dir[] = "/tmp/backy-test-copyout.XXXXXX";
@@ -75,14 +67,14 @@ int main(void)
     hash_file("img", &hi, &si);
 
     int dst = openat(dfd, "new", O_WRONLY | O_CREAT | O_EXCL, 0640);
-    ok(bk_copyout(img, dst, 1, &st, err, sizeof err) == 0, "to a new file");
+    tap_ok(bk_copyout(img, dst, 1, &st, err, sizeof err) == 0, "to a new file");
     close(dst);
     hash_file("new", &h, &s);
-    ok(s == si && bk_hash_eq(&h, &hi), "new file equals the image");
+    tap_ok(s == si && bk_hash_eq(&h, &hi), "new file equals the image");
     struct stat sb;
     fstatat(dfd, "new", &sb, 0);
-    ok(sb.st_blocks * 512 <= 3 * MB, "new file is sparse");
-    ok(st.method != BK_COPY_NONE && st.size == 8 * MB, "stats: method and size");
+    tap_ok(sb.st_blocks * 512 <= 3 * MB, "new file is sparse");
+    tap_ok(st.method != BK_COPY_NONE && st.size == 8 * MB, "stats: method and size");
 
     /* existing file, larger, full of other data */
     dst = openat(dfd, "old", O_WRONLY | O_CREAT, 0640);
@@ -91,10 +83,10 @@ int main(void)
     for (int i = 0; i < 12; i++)
         if (pwrite(dst, junk, MB, (off_t)i * MB) != MB)
             return 1;
-    ok(bk_copyout(img, dst, 0, &st, err, sizeof err) == 0, "over an existing larger file");
+    tap_ok(bk_copyout(img, dst, 0, &st, err, sizeof err) == 0, "over an existing larger file");
     close(dst);
     hash_file("old", &h, &s);
-    ok(s == si && bk_hash_eq(&h, &hi), "existing file equals the image afterwards");
+    tap_ok(s == si && bk_hash_eq(&h, &hi), "existing file equals the image afterwards");
 
     /* pipe */
     int p[2];
@@ -107,24 +99,24 @@ int main(void)
     close(p[1]);
     pthread_join(th, NULL);
     close(p[0]);
-    ok(rc == 0 && rd.size == si && bk_hash_eq(&rd.h, &hi), "into a pipe, holes as zeros");
+    tap_ok(rc == 0 && rd.size == si && bk_hash_eq(&rd.h, &hi), "into a pipe, holes as zeros");
 
     int dn = open("/dev/null", O_WRONLY);
-    ok(bk_copyout(img, dn, 0, &st, err, sizeof err) == 0 && st.bytes_copied == 8 * MB,
+    tap_ok(bk_copyout(img, dn, 0, &st, err, sizeof err) == 0 && st.bytes_copied == 8 * MB,
        "to /dev/null: every byte streamed");
     close(dn);
 
     int self = openat(dfd, "img", O_WRONLY);
-    ok(bk_copyout(img, self, 0, &st, err, sizeof err) < 0 && strstr(err, "image itself"),
+    tap_ok(bk_copyout(img, self, 0, &st, err, sizeof err) < 0 && strstr(err, "image itself"),
        "the image itself is refused");
     close(self);
     hash_file("img", &h, &s);
-    ok(s == si && bk_hash_eq(&h, &hi), "image untouched");
+    tap_ok(s == si && bk_hash_eq(&h, &hi), "image untouched");
 
     close(img);
     free(data);
     free(junk);
-    if (nfail == 0) {
+    if (tap_failed == 0) {
         unlinkat(dfd, "img", 0);
         unlinkat(dfd, "new", 0);
         unlinkat(dfd, "old", 0);
@@ -132,6 +124,5 @@ int main(void)
     } else {
         fprintf(stderr, "test_copyout: files left in %s\n", dir);
     }
-    printf("1..%d\n", ntest);
-    return nfail != 0;
+    return tap_done();
 }

@@ -4,16 +4,8 @@
 #include <string.h>
 
 #include "backy/mainconf.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *desc)
-{
-    ntest++;
-    if (!cond)
-        nfail++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", ntest, desc);
-}
 
 static const char good[] =
     "global:\n"
@@ -46,7 +38,7 @@ static int bad(const char *txt, const char *want, const char *desc)
     int good_err = rc == -1 && strstr(err, want) != NULL;
     if (!good_err)
         printf("# got: rc %d err '%s', wanted '%s'\n", rc, err, want);
-    ok(good_err, desc);
+    tap_ok(good_err, desc);
     return good_err;
 }
 
@@ -57,20 +49,20 @@ int main(void)
     struct bk_mainconf c;
     char err[512];
 
-    printf("1..17\n");
-    ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0, "good config");
-    ok(!strcmp(c.base_dir, "/b") && c.worker_limit == 3 && c.telnet_port == 7000 &&
+    tap_plan(17);
+    tap_ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0, "good config");
+    tap_ok(!strcmp(c.base_dir, "/b") && c.worker_limit == 3 && c.telnet_port == 7000 &&
        !strcmp(c.status_file, "/b/status") && c.status_interval == 30 &&
        !strcmp(c.telnet_addrs, "127.0.0.1, ::1"), "global: settings and defaults");
-    ok(c.nscheds == 1 && c.scheds[0].n == 2 && c.scheds[0].iv[1].interval == 604800 &&
+    tap_ok(c.nscheds == 1 && c.scheds[0].n == 2 && c.scheds[0].iv[1].interval == 604800 &&
        c.scheds[0].iv[1].keep == 4, "schedule intervals");
-    ok(c.njobs == 2 && !strcmp(c.jobs[0].name, "alpha") && mainconf_job(&c, "zeta") &&
+    tap_ok(c.njobs == 2 && !strcmp(c.jobs[0].name, "alpha") && mainconf_job(&c, "zeta") &&
        !mainconf_job(&c, "nope"), "jobs sorted, found by name");
-    ok(!strcmp(srccfg_get(&c.jobs[1].src, "filename"), "/x"), "job source read");
+    tap_ok(!strcmp(srccfg_get(&c.jobs[1].src, "filename"), "/x"), "job source read");
     mainconf_free(&c);
 
     const char *off = "config:\n  telnet: off\n";
-    ok(mainconf_parse(off, strlen(off), "conf", &c, err, sizeof err) == 0 && c.telnet_port == 0,
+    tap_ok(mainconf_parse(off, strlen(off), "conf", &c, err, sizeof err) == 0 && c.telnet_port == 0,
        "telnet: off turns the shell off");
     mainconf_free(&c);
 
@@ -91,5 +83,5 @@ int main(void)
         "bad job name", "job name with a slash");
     bad("config:\n  worker-limit: 0\n", "worker-limit must be", "worker-limit 0 refused");
     bad("jobz:\n  a: 1\n", "conf:1:1: unknown section 'jobz'", "typo in a section");
-    return nfail || ntest != 17 ? 1 : 0;
+    return tap_done();
 }

@@ -5,16 +5,8 @@
 #include <string.h>
 
 #include "backy/schedule.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *desc)
-{
-    ntest++;
-    if (!cond)
-        nfail++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", ntest, desc);
-}
 
 #define DAY 86400
 #define WEEK (7 * DAY)
@@ -60,17 +52,17 @@ static int revhas(const struct bk_rev *r, const char *tag)
 
 static void test_hash_and_slots(void)
 {
-    ok(sched_hash("test01") == sched_hash("test01"), "hash is stable");
-    ok(sched_hash("test01") != sched_hash("test02"), "hash differs for different names");
-    ok(sched_offset("test01", DAY) == (int64_t)(sched_hash("test01") % DAY),
+    tap_ok(sched_hash("test01") == sched_hash("test01"), "hash is stable");
+    tap_ok(sched_hash("test01") != sched_hash("test02"), "hash differs for different names");
+    tap_ok(sched_offset("test01", DAY) == (int64_t)(sched_hash("test01") % DAY),
        "offset is hash mod interval");
     int64_t off = 1234;
-    ok(sched_slot_after(0, DAY, off) == off, "first slot after 0");
-    ok(sched_slot_after(off, DAY, off) == off + DAY, "slot strictly after a slot");
-    ok(sched_slot_after(off - 1, DAY, off) == off, "slot just before");
-    ok(sched_slot_after(1700000000, DAY, off) % DAY == off, "slot keeps the offset");
+    tap_ok(sched_slot_after(0, DAY, off) == off, "first slot after 0");
+    tap_ok(sched_slot_after(off, DAY, off) == off + DAY, "slot strictly after a slot");
+    tap_ok(sched_slot_after(off - 1, DAY, off) == off, "slot just before");
+    tap_ok(sched_slot_after(1700000000, DAY, off) % DAY == off, "slot keeps the offset");
     /* the weekly offset reduced modulo a day is the daily offset */
-    ok(sched_offset("test03", WEEK) % DAY == sched_offset("test03", DAY),
+    tap_ok(sched_offset("test03", WEEK) % DAY == sched_offset("test03", DAY),
        "weekly slots fall on daily slots");
 }
 
@@ -84,35 +76,35 @@ static void test_due(void)
     uint64_t mask;
 
     sched_next(job, &sdefault, last, s + 10, 0, 1, &when, &mask);
-    ok(when == s + 10 && mask == 7, "no revisions: all tags due at once");
+    tap_ok(when == s + 10 && mask == 7, "no revisions: all tags due at once");
 
-    ok(sched_tag_due(job, DAY, (double)s, s + 5, 0) == s + DAY,
+    tap_ok(sched_tag_due(job, DAY, (double)s, s + 5, 0) == s + DAY,
        "daily: next slot one day after a backup on its slot");
-    ok(sched_tag_due(job, DAY, (double)s + 0.6 * DAY, s + DAY, 0) == s + 2 * DAY,
+    tap_ok(sched_tag_due(job, DAY, (double)s + 0.6 * DAY, s + DAY, 0) == s + 2 * DAY,
        "a late backup does not trigger another soon after");
-    ok(sched_tag_due(job, DAY, (double)s - 60, s, 0) == s + DAY,
+    tap_ok(sched_tag_due(job, DAY, (double)s - 60, s, 0) == s + DAY,
        "a manual backup just before the slot moves the slot by a day");
-    ok(sched_tag_due(job, WEEK, (double)s, s + 1, 0) % DAY == off,
+    tap_ok(sched_tag_due(job, WEEK, (double)s, s + 1, 0) % DAY == off,
        "weekly due time lies on the daily grid");
 
     /* catch-up after a restart */
     int64_t now = s + (int64_t)(1.2 * DAY);
-    ok(sched_tag_due(job, DAY, (double)s, now, 1) <= now,
+    tap_ok(sched_tag_due(job, DAY, (double)s, now, 1) <= now,
        "catch-up: a tag older than its interval (1.2x) runs at once");
     now = s + (int64_t)(0.9 * DAY);
-    ok(sched_tag_due(job, DAY, (double)s, now, 1) == s + DAY,
+    tap_ok(sched_tag_due(job, DAY, (double)s, now, 1) == s + DAY,
        "no catch-up: a tag younger than its interval waits for its slot");
     double late = (double)s + 0.6 * DAY;
     now = (int64_t)late + (int64_t)(1.1 * DAY);
-    ok(sched_tag_due(job, DAY, late, now, 1) <= now,
+    tap_ok(sched_tag_due(job, DAY, late, now, 1) <= now,
        "catch-up: off-slot revision older than its interval runs at once");
-    ok(sched_tag_due(job, DAY, late, now, 0) > now,
+    tap_ok(sched_tag_due(job, DAY, late, now, 0) > now,
        "without catch-up the same revision waits for its slot");
     now = s + 10 * DAY;
-    ok(sched_tag_due(job, DAY, (double)s, now, 1) <= now,
+    tap_ok(sched_tag_due(job, DAY, (double)s, now, 1) <= now,
        "catch-up: far beyond 1.5x (SLA broken) runs at once too");
     now = s + 10 * DAY;
-    ok(sched_tag_due(job, DAY, (double)s, now, 0) <= now,
+    tap_ok(sched_tag_due(job, DAY, (double)s, now, 0) <= now,
        "a missed slot is due at once even without catch-up");
 
     /* combined tags */
@@ -120,23 +112,23 @@ static void test_due(void)
     int64_t ws = 1700000000 / WEEK * WEEK + woff; /* a weekly slot, also daily */
     double l2[3] = { (double)ws - DAY, (double)ws - WEEK, (double)ws };
     sched_next(job, &sdefault, l2, ws - 100, 0, 0, &when, &mask);
-    ok(when == ws && mask == 3, "daily and weekly due at the same second run together");
+    tap_ok(when == ws && mask == 3, "daily and weekly due at the same second run together");
     char tags[64];
     sched_mask_tags(&sdefault, mask, tags, sizeof tags);
-    ok(!strcmp(tags, "daily,weekly"), "tag names of a mask");
+    tap_ok(!strcmp(tags, "daily,weekly"), "tag names of a mask");
     double l3[3] = { (double)ws - DAY, (double)ws, (double)ws };
     sched_next(job, &sdefault, l3, ws - 100, 0, 0, &when, &mask);
-    ok(when == ws && mask == 1, "only daily when weekly ran recently");
+    tap_ok(when == ws && mask == 1, "only daily when weekly ran recently");
 
     /* not_before after a failure */
     sched_next(job, &sdefault, last, s, s + 3600, 0, &when, &mask);
-    ok(when == s + 3600 && mask == 7, "not_before delays a failed job");
+    tap_ok(when == s + 3600 && mask == 7, "not_before delays a failed job");
 
     /* sla */
-    ok(sched_sla_ok((double)s, DAY, s + DAY + DAY / 2), "SLA OK at 1.5x");
-    ok(!sched_sla_ok((double)s, DAY, s + DAY + DAY / 2 + 1), "SLA broken after 1.5x");
-    ok(!sched_sla_ok(-1, DAY, s), "SLA broken without any backup");
-    ok(sched_min_interval(&sdefault) == DAY, "smallest interval");
+    tap_ok(sched_sla_ok((double)s, DAY, s + DAY + DAY / 2), "SLA OK at 1.5x");
+    tap_ok(!sched_sla_ok((double)s, DAY, s + DAY + DAY / 2 + 1), "SLA broken after 1.5x");
+    tap_ok(!sched_sla_ok(-1, DAY, s), "SLA broken without any backup");
+    tap_ok(sched_min_interval(&sdefault) == DAY, "smallest interval");
 }
 
 static void test_spread(void)
@@ -158,7 +150,7 @@ static void test_spread(void)
     }
     double exp = (double)N / B;
     printf("# spread over hours: min %d max %d expected %.0f\n", lo, hi, exp);
-    ok(lo > exp * 0.8 && hi < exp * 1.2, "job names spread roughly uniformly over a day");
+    tap_ok(lo > exp * 0.8 && hi < exp * 1.2, "job names spread roughly uniformly over a day");
 
     /* short similar names (test01..test09) must not clump in a 1h interval */
     int64_t o[9];
@@ -171,7 +163,7 @@ static void test_spread(void)
         for (int j = i + 1; j < 9; j++)
             if (llabs(o[i] - o[j]) < 10)
                 close_pairs++;
-    ok(close_pairs == 0, "similar short names do not land on neighbouring seconds");
+    tap_ok(close_pairs == 0, "similar short names do not land on neighbouring seconds");
 }
 
 static void test_expire(void)
@@ -189,10 +181,10 @@ static void test_expire(void)
     }
     size_t n = sched_expire(&s, r, 6, now, act);
     /* keep 3 newest (r3..r5); r0..r2 are older than 3 days? r2 is exactly 3d */
-    ok(act[0] == EXP_DELETE && act[1] == EXP_DELETE, "daily beyond keep and age: deleted");
-    ok(act[2] == EXP_KEEP, "beyond keep but not older than keep x interval: kept");
-    ok(act[3] == EXP_KEEP && act[4] == EXP_KEEP && act[5] == EXP_KEEP, "newest keep kept");
-    ok(n == 2, "two actions");
+    tap_ok(act[0] == EXP_DELETE && act[1] == EXP_DELETE, "daily beyond keep and age: deleted");
+    tap_ok(act[2] == EXP_KEEP, "beyond keep but not older than keep x interval: kept");
+    tap_ok(act[3] == EXP_KEEP && act[4] == EXP_KEEP && act[5] == EXP_KEEP, "newest keep kept");
+    tap_ok(n == 2, "two actions");
     freerevs(r, 6);
 
     /* ad-hoc tags and multi-tag revisions */
@@ -207,14 +199,14 @@ static void test_expire(void)
     struct bk_interval iv2[] = { { "daily", DAY, 3 }, { "weekly", WEEK, 4 } };
     struct bk_schedule s2 = { "dw", iv2, 2 };
     n = sched_expire(&s2, r, 8, now, act);
-    ok(act[0] == EXP_REWRITE && r[0].ntags == 1 && revhas(&r[0], "manual"),
+    tap_ok(act[0] == EXP_REWRITE && r[0].ntags == 1 && revhas(&r[0], "manual"),
        "unknown tag 'manual' survives; revision rewritten, not deleted");
-    ok(act[1] == EXP_REWRITE && r[1].ntags == 1 && revhas(&r[1], "weekly"),
+    tap_ok(act[1] == EXP_REWRITE && r[1].ntags == 1 && revhas(&r[1], "weekly"),
        "weekly keeps a revision whose daily tag expired");
-    ok(act[2] == EXP_KEEP && r[2].ntags == 1, "ad-hoc only revision is never expired");
-    ok(act[3] == EXP_DELETE && act[4] == EXP_DELETE, "old dailies deleted");
-    ok(act[5] == EXP_KEEP && act[6] == EXP_KEEP && act[7] == EXP_KEEP, "3 newest dailies kept");
-    ok(n == 4, "four actions");
+    tap_ok(act[2] == EXP_KEEP && r[2].ntags == 1, "ad-hoc only revision is never expired");
+    tap_ok(act[3] == EXP_DELETE && act[4] == EXP_DELETE, "old dailies deleted");
+    tap_ok(act[5] == EXP_KEEP && act[6] == EXP_KEEP && act[7] == EXP_KEEP, "3 newest dailies kept");
+    tap_ok(n == 4, "four actions");
     freerevs(r, 8);
 
     /* incomplete revisions are not touched, and do not count */
@@ -222,7 +214,7 @@ static void test_expire(void)
     r[0].complete = 0;
     r[1] = mkrev("y", (double)(now - 9 * DAY), "daily");
     n = sched_expire(&s, r, 2, now, act);
-    ok(n == 0 && act[0] == EXP_KEEP, "incomplete revision untouched");
+    tap_ok(n == 0 && act[0] == EXP_KEEP, "incomplete revision untouched");
     freerevs(r, 2);
 
     /* weekly: keep 4 weeks; a 5-week old weekly goes */
@@ -234,22 +226,20 @@ static void test_expire(void)
         r[i] = mkrev(id, (double)(now - (5 - i) * WEEK - 1), "weekly");
     }
     n = sched_expire(&s3, r, 6, now, act);
-    ok(n == 2 && act[0] == EXP_DELETE && act[1] == EXP_DELETE && act[2] == EXP_KEEP,
+    tap_ok(n == 2 && act[0] == EXP_DELETE && act[1] == EXP_DELETE && act[2] == EXP_KEEP,
        "weekly: the two beyond keep 4 and older than 4 weeks go");
     double last[1];
     sched_last_by_tag(&s3, r, 6, last);
-    ok(last[0] == (double)(now - 1), "newest weekly found");
+    tap_ok(last[0] == (double)(now - 1), "newest weekly found");
     freerevs(r, 6);
 }
 
 int main(void)
 {
-    printf("1..42\n");
+    tap_plan(42);
     test_hash_and_slots();
     test_due();
     test_spread();
     test_expire();
-    if (ntest != 42)
-        printf("# planned 42 tests, ran %d\n", ntest);
-    return nfail || ntest != 42 ? 1 : 0;
+    return tap_done();
 }

@@ -9,16 +9,8 @@
 #include <unistd.h>
 
 #include "backy/sums.h"
+#include "tap.h"
 
-static int ntest, nfail;
-
-static void ok(int cond, const char *desc)
-{
-    ntest++;
-    if (!cond)
-        nfail++;
-    printf("%sok %d - %s\n", cond ? "" : "not ", ntest, desc);
-}
 
 static int same(const struct bk_sums *a, const struct bk_sums *b)
 {
@@ -46,56 +38,56 @@ int main(void)
     char err[512];
     struct bk_sums s, t;
 
-    ok(sums_init(&s, 10 * 65536 + 1, 65536) == 0 && s.nblocks == 11, "init: block count rounds up");
-    ok(sums_block_len(&s, 10) == 1 && sums_block_len(&s, 9) == 65536, "last block is short");
-    ok(sums_init(&t, 100, 1000) < 0 && errno == EINVAL, "init: block size must be a power of two");
+    tap_ok(sums_init(&s, 10 * 65536 + 1, 65536) == 0 && s.nblocks == 11, "init: block count rounds up");
+    tap_ok(sums_block_len(&s, 10) == 1 && sums_block_len(&s, 9) == 65536, "last block is short");
+    tap_ok(sums_init(&t, 100, 1000) < 0 && errno == EINVAL, "init: block size must be a power of two");
     fill(&s);
 
     size_t len;
     unsigned char *buf = sums_encode(&s, &len);
-    ok(buf && len == BK_SUMS_HDR_SIZE + 11 * 16 && memcmp(buf, "BACKYSUM", 8) == 0,
+    tap_ok(buf && len == BK_SUMS_HDR_SIZE + 11 * 16 && memcmp(buf, "BACKYSUM", 8) == 0,
        "encode: header and 16 bytes per block");
-    ok(sums_decode(buf, len, &t) == 0 && same(&s, &t), "decode: round trip");
+    tap_ok(sums_decode(buf, len, &t) == 0 && same(&s, &t), "decode: round trip");
     sums_free(&t);
     buf[BK_SUMS_HDR_SIZE + 5] ^= 1;
-    ok(sums_decode(buf, len, &t) < 0 && errno == EBADMSG, "decode: flipped hash bit is detected");
+    tap_ok(sums_decode(buf, len, &t) < 0 && errno == EBADMSG, "decode: flipped hash bit is detected");
     buf[BK_SUMS_HDR_SIZE + 5] ^= 1;
     buf[8] = 2;
-    ok(sums_decode(buf, len, &t) < 0 && errno == EINVAL, "decode: unknown version is rejected");
+    tap_ok(sums_decode(buf, len, &t) < 0 && errno == EINVAL, "decode: unknown version is rejected");
     buf[8] = 1;
-    ok(sums_decode(buf, len - 1, &t) < 0 && errno == EINVAL, "decode: truncated file is rejected");
-    ok(sums_decode(buf, 10, &t) < 0, "decode: short header is rejected");
+    tap_ok(sums_decode(buf, len - 1, &t) < 0 && errno == EINVAL, "decode: truncated file is rejected");
+    tap_ok(sums_decode(buf, 10, &t) < 0, "decode: short header is rejected");
     free(buf);
 
-    ok(sums_save(dfd, "a.sums", &s, 0440, err, sizeof err) == 0, "save");
+    tap_ok(sums_save(dfd, "a.sums", &s, 0440, err, sizeof err) == 0, "save");
     struct stat sb;
-    ok(fstatat(dfd, "a.sums", &sb, 0) == 0 && (sb.st_mode & 0777) == 0440, "save: mode 0440");
-    ok(fstatat(dfd, "a.sums.tmp", &sb, 0) < 0 && errno == ENOENT, "save: no temp file left");
-    ok(sums_load(dfd, "a.sums", &t, err, sizeof err) == 0 && same(&s, &t), "load: round trip");
+    tap_ok(fstatat(dfd, "a.sums", &sb, 0) == 0 && (sb.st_mode & 0777) == 0440, "save: mode 0440");
+    tap_ok(fstatat(dfd, "a.sums.tmp", &sb, 0) < 0 && errno == ENOENT, "save: no temp file left");
+    tap_ok(sums_load(dfd, "a.sums", &t, err, sizeof err) == 0 && same(&s, &t), "load: round trip");
     sums_free(&t);
-    ok(sums_load(dfd, "missing.sums", &t, err, sizeof err) < 0 && errno == ENOENT &&
+    tap_ok(sums_load(dfd, "missing.sums", &t, err, sizeof err) < 0 && errno == ENOENT &&
        strstr(err, "missing.sums"), "load: missing file gives ENOENT and names it");
 
     /* damage on disk: one byte of one hash */
     int fd = openat(dfd, "b.sums", O_WRONLY | O_CREAT | O_TRUNC, 0640);
     buf = sums_encode(&s, &len);
     buf[len - 1] ^= 0x80;
-    ok(fd >= 0 && write(fd, buf, len) == (ssize_t)len, "write damaged copy");
+    tap_ok(fd >= 0 && write(fd, buf, len) == (ssize_t)len, "write damaged copy");
     close(fd);
     free(buf);
-    ok(sums_load(dfd, "b.sums", &t, err, sizeof err) < 0 && errno == EBADMSG &&
+    tap_ok(sums_load(dfd, "b.sums", &t, err, sizeof err) < 0 && errno == EBADMSG &&
        strstr(err, "corrupt"), "load: damaged file is rejected as corrupt");
 
     /* resize keeps the hashes of the remaining blocks */
     struct bk_hash h3 = s.h[3];
-    ok(sums_resize(&s, 4 * 65536) == 0 && s.nblocks == 4 && bk_hash_eq(&s.h[3], &h3),
+    tap_ok(sums_resize(&s, 4 * 65536) == 0 && s.nblocks == 4 && bk_hash_eq(&s.h[3], &h3),
        "resize: shrink keeps hashes");
-    ok(sums_resize(&s, 6 * 65536) == 0 && s.nblocks == 6 && s.h[5].lo == 0 && s.h[5].hi == 0,
+    tap_ok(sums_resize(&s, 6 * 65536) == 0 && s.nblocks == 6 && s.h[5].lo == 0 && s.h[5].hi == 0,
        "resize: grow adds zeroed hashes");
 
     /* empty image */
     sums_free(&s);
-    ok(sums_init(&s, 0, 65536) == 0 && s.nblocks == 0 &&
+    tap_ok(sums_init(&s, 0, 65536) == 0 && s.nblocks == 0 &&
        sums_save(dfd, "e.sums", &s, 0640, err, sizeof err) == 0 &&
        sums_load(dfd, "e.sums", &t, err, sizeof err) == 0 && t.size == 0 && t.nblocks == 0,
        "empty image round trip");
@@ -105,9 +97,9 @@ int main(void)
     struct bk_hash x, y;
     sums_hash("abc", 3, &x);
     sums_hash("abd", 3, &y);
-    ok(!bk_hash_eq(&x, &y), "different data, different hash");
+    tap_ok(!bk_hash_eq(&x, &y), "different data, different hash");
 
-    if (nfail == 0) {
+    if (tap_failed == 0) {
         unlinkat(dfd, "a.sums", 0);
         unlinkat(dfd, "b.sums", 0);
         unlinkat(dfd, "e.sums", 0);
@@ -116,6 +108,5 @@ int main(void)
         fprintf(stderr, "test_sums: files left in %s\n", dir);
     }
     close(dfd);
-    printf("1..%d\n", ntest);
-    return nfail != 0;
+    return tap_done();
 }
