@@ -17,17 +17,6 @@
 
 #define BUF_BYTES (4u * 1024 * 1024)
 
-/* Large I/O buffers on transparent huge pages: copying from the page cache
- * into 4 KiB pages costs about twice the CPU (TLB misses), measured. */
-static void *big_alloc(size_t n)
-{
-    size_t align = 2u * 1024 * 1024;
-    void *p = aligned_alloc(align, (n + align - 1) / align * align);
-    if (p)
-        madvise(p, (n + align - 1) / align * align, MADV_HUGEPAGE);
-    return p;
-}
-
 const char *bk_copy_method_name(enum bk_copy_method m)
 {
     switch (m) {
@@ -58,7 +47,7 @@ static int fail(struct cp *c, const char *what, int e)
 
 static int get_buf(struct cp *c)
 {
-    if (!c->buf && !(c->buf = big_alloc(BUF_BYTES)))
+    if (!c->buf && !(c->buf = bk_big_alloc(BUF_BYTES)))
         return fail(c, "cannot allocate copy buffer", errno);
     return 0;
 }

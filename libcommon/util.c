@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -312,4 +313,13 @@ void bk_fmt_size(char *buf, size_t len, uint64_t bytes)
         snprintf(buf, len, "%llu B", (unsigned long long)bytes);
     else
         snprintf(buf, len, "%.2f %s", v, units[u]);
+}
+
+void *bk_big_alloc(size_t n)
+{
+    size_t align = 2u * 1024 * 1024, len = (n + align - 1) / align * align;
+    void *p = aligned_alloc(align, len ? len : align);
+    if (p)
+        madvise(p, len ? len : align, MADV_HUGEPAGE);
+    return p;
 }

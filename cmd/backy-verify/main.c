@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,17 +32,6 @@ static const struct sb_policy policy = {
 
 #define BUF_BYTES (4u * 1024 * 1024)
 #define SHOW_BAD 5
-
-/* Large I/O buffers on transparent huge pages: copying from the page cache
- * into 4 KiB pages costs about twice the CPU (TLB misses), measured. */
-static void *big_alloc(size_t n)
-{
-    size_t align = 2u * 1024 * 1024;
-    void *p = aligned_alloc(align, (n + align - 1) / align * align);
-    if (p)
-        madvise(p, (n + align - 1) / align * align, MADV_HUGEPAGE);
-    return p;
-}
 
 enum result { V_OK = 0, V_BAD = 1, V_NOSUMS = 2 };
 
@@ -158,7 +146,7 @@ int main(int argc, char **argv)
     bk_cli_log(&cli, 1);
     log_no_reopen();
     char *dir = bk_cli_jobdir(&cli);
-    unsigned char *buf = big_alloc(64u * 1024 * 1024);   /* the largest block size */
+    unsigned char *buf = bk_big_alloc(64u * 1024 * 1024);   /* the largest block size */
     if (!buf)
         bk_die_errno("cannot allocate buffer");
     sandbox_enter(&policy);

@@ -55,6 +55,11 @@ int bk_parse_u64(const char *s, uint64_t *out);
 /* Absolute, normalised form of a path (no symlink resolution), malloc'd. */
 char *bk_abspath(const char *path);
 
+/* A large I/O buffer (several MiB) on transparent huge pages, 2 MiB
+ * aligned: copying from the page cache into 4 KiB pages costs about twice
+ * the CPU (TLB misses), measured. NULL when out of memory; free() it. */
+void *bk_big_alloc(size_t n);
+
 /* Human readable size "149.31 MiB" (binary units, two decimals). */
 void bk_fmt_size(char *buf, size_t len, uint64_t bytes);
 
