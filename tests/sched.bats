@@ -200,8 +200,8 @@ EOF
         "    s:
         daily: {interval: 1d, keep: 2}" "$(file_job big s "$T/big")"
     start_sched "$T/backy.conf"
-    wait_for 20 pgrep -P "$SCHED_PID" -x backy-backup
-    child=$(pgrep -P "$SCHED_PID" -x backy-backup)
+    wait_for 20 sched_child backy-backup
+    child=$(sched_child backy-backup)
     stop_sched
     assert_equal "$SCHED_RC" 0
     run grep "big: backup stopped" "$T/sched.out"
@@ -324,15 +324,16 @@ $(file_job fresh h "$T/src2")"
 @test "sched: starts the telnet shell and restarts it when it dies" {
     three_jobs 1
     start_sched "$T/backy.conf"
-    wait_for 20 pgrep -P "$SCHED_PID" -x backy-telnetd
+    wait_for 20 sched_child backy-telnetd
     wait_for 10 sh -c "printf 'jobs\r\nquit\r\n' | nc -q 2 127.0.0.1 $PORT | grep -q job3"
-    tpid=$(pgrep -P "$SCHED_PID" -x backy-telnetd)
+    tpid=$(sched_child backy-telnetd)
+    lpid=$(launcher_pid)
     kill -KILL "$tpid"
-    wait_for 20 sh -c "pgrep -P $SCHED_PID -x backy-telnetd | grep -vx $tpid"
+    wait_for 20 sh -c "pgrep -P $lpid -x backy-telnetd | grep -vx $tpid"
     wait_for 10 sh -c "printf 'jobs job1\r\nquit\r\n' | nc -q 2 127.0.0.1 $PORT | grep -q job1"
     grep -q "telnet shell exited (signal 9); restarting in 1 s" "$T/sched.out"
     stop_sched
     assert_equal "$SCHED_RC" 0
-    run pgrep -x backy-telnetd -P "$SCHED_PID"
+    run pgrep -x backy-telnetd -P "$lpid"
     assert_failure
 }

@@ -8,7 +8,14 @@
  * start (or when a reload changes it) and after its own backups, never by
  * rescanning all job directories. Backups are separate processes
  * (backy-backup beside this executable), at most worker-limit at once,
- * the most overdue first. Due times and expiry follow schedule.h. */
+ * the most overdue first. Due times and expiry follow schedule.h.
+ *
+ * Privilege separation: before its sandbox the scheduler forks a launcher
+ * (launcher.c), the only process that forks and execs; the scheduler asks
+ * it over a socketpair to start and signal children and hears from it when
+ * they end. So the scheduler itself, which parses the config, writes the
+ * status file and deletes expired revisions, runs without capabilities,
+ * without fork, execve or sockets. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,11 +29,9 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/capability.h>
 
 #include "backy/cli.h"
 #include "backy/log.h"
@@ -37,6 +42,7 @@
 #include "backy/sourcetype.h"
 #include "backy/statusfile.h"
 #include "backy/util.h"
+#include "launcher.h"
 
 static const char usage[] =
     "usage: backy-sched [-c CONFIG] [--check-config] [-l LOGFILE] [-v] [-h]\n"
@@ -45,28 +51,18 @@ static const char usage[] =
     "Does not daemonize; SIGTERM stops it (running backups are terminated),\n"
     "SIGHUP re-reads CONFIG.\n";
 
-/* The backups and the telnet shell are children of this process and inherit
- * its seccomp filter, so the scheduler's allowlist is the union of what they
- * need to start and sandbox themselves (backy-backup with ceph sources,
- * backy-telnetd binding its sockets and switching user). Each child then
- * narrows it with its own filter. */
-static const int sched_extra[] = {
-    __NR_listen, __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid,
-    __NR_setresuid, __NR_setresgid, __NR_setgroups, -1,
-};
+/* The scheduler proper: it reads configs and job directories, writes the
+ * status file, job configs and .rev files and removes expired revisions
+ * (SB_WRITE: openat for writing, mkdir, rename, unlink; it implies reading),
+ * and waits in poll on its signalfd and the launcher's socket (SB_POLL).
+ * No fork, clone, execve or socket: children are the launcher's business,
+ * and the socketpair to it exists before this sandbox. No capabilities:
+ * job directories and the status file are the scheduler's own. */
 static const struct sb_policy policy = {
     .name = "backy-sched",
-    .groups = SB_BASE | SB_RDONLY | SB_WRITE | SB_THREADS | SB_PROC | SB_POLL |
-              SB_NET_CLIENT | SB_NET_SERVE | SB_BLOCKDEV | SB_PROT_EXEC,
-    .extra = sched_extra,
-    /* what children started as root still need: reading sources and job
-     * directories of any owner, the telnet shell's user switch and port */
-    .keep_caps = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
-                 (1ULL << CAP_FOWNER) | (1ULL << CAP_CHOWN) | (1ULL << CAP_SETUID) |
-                 (1ULL << CAP_SETGID) | (1ULL << CAP_SETPCAP) |
-                 (1ULL << CAP_NET_BIND_SERVICE) |
-                 /* signalling the telnet shell, which runs as another user */
-                 (1ULL << CAP_KILL),
+    .groups = SB_BASE | SB_WRITE | SB_POLL,
+    .extra = NULL,
+    .keep_caps = 0,
     .run_as_user = NULL,
 };
 
@@ -340,28 +336,6 @@ static struct job *find_job(struct job **arr, size_t n, const char *name)
 
 /* ---- children ------------------------------------------------------ */
 
-static pid_t spawn(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        int null = open("/dev/null", O_RDONLY);
-        if (null >= 0) {
-            dup2(null, 0);
-            if (null > 2)
-                close(null);
-        }
-        execv(argv[0], argv);
-        fprintf(stderr, "backy-sched: error: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    return pid;
-}
-
 static void start_job(struct job *j, double now)
 {
     char tags[1024];
@@ -371,13 +345,10 @@ static void start_job(struct job *j, double now)
         return;
     }
     sched_mask_tags(&j->sched, j->mask, tags, sizeof tags);
-    char *path = bk_asprintf("%s/backy-backup", exe_dir);
-    char *logp = bk_asprintf("%s/backy.log", j->dir);
-    char *argv[] = { path, "-b", j->dir, "-l", logp, tags, NULL };
     if (job_write_config(j) < 0) {
         j->pid = -1;
     } else {
-        j->pid = spawn(argv);
+        j->pid = launch_backup(j->dir, tags);
     }
     if (j->pid < 0) {
         log_error("%s: cannot start backup: %s", j->name, strerror(errno));
@@ -394,8 +365,6 @@ static void start_job(struct job *j, double now)
         running = bk_realloc(running, (nrunning + 1) * sizeof *running);
         running[nrunning++] = j;
     }
-    free(path);
-    free(logp);
     status_dirty = 1;
 }
 
@@ -436,31 +405,10 @@ static void job_done(struct job *j, int wstatus, double now)
 
 static void start_telnet(double now)
 {
-    char port[16];
     telnet_restart_at = 0;
     if (conf.telnet_port == 0 || stopping)
         return;
-    snprintf(port, sizeof port, "%d", conf.telnet_port);
-    char *path = bk_asprintf("%s/backy-telnetd", exe_dir);
-    char *argv[16];
-    int n = 0;
-    argv[n++] = path;
-    argv[n++] = "-s";
-    argv[n++] = conf.status_file;
-    argv[n++] = "-a";
-    argv[n++] = conf.telnet_addrs;
-    argv[n++] = "-p";
-    argv[n++] = port;
-    argv[n++] = "-u";
-    argv[n++] = conf.telnet_user;
-    if (cli.logfile) {
-        argv[n++] = "-l";
-        argv[n++] = (char *)cli.logfile;
-    }
-    if (cli.verbose)
-        argv[n++] = "-v";
-    argv[n] = NULL;
-    telnet_pid = spawn(argv);
+    telnet_pid = launch_telnet(conf.telnet_port, conf.telnet_addrs, conf.telnet_user);
     if (telnet_pid < 0) {
         log_error("cannot start backy-telnetd: %s", strerror(errno));
         telnet_pid = 0;
@@ -469,7 +417,6 @@ static void start_telnet(double now)
         log_info("telnet shell started (pid %ld)", (long)telnet_pid);
         telnet_started = now;
     }
-    free(path);
 }
 
 static void telnet_done(int wstatus, double now)
@@ -487,11 +434,12 @@ static void telnet_done(int wstatus, double now)
                                                               : telnet_backoff * 2;
 }
 
+/* Children that ended, as the launcher reports them. */
 static void reap(double now)
 {
     int ws;
     pid_t pid;
-    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+    while (launch_next_exit(&pid, &ws) > 0) {
         if (pid == telnet_pid) {
             telnet_done(ws, now);
             continue;
@@ -558,6 +506,8 @@ static void write_status(double now)
 
 /* ---- configuration ------------------------------------------------- */
 
+static void signal_child(pid_t pid, int sig);
+
 static void apply_config(double now)
 {
     struct job **nj = bk_calloc(conf.njobs ? conf.njobs : 1, sizeof *nj);
@@ -617,6 +567,16 @@ static void apply_config(double now)
     status_dirty = 1;
 }
 
+/* Job directories are named to the launcher by absolute path. */
+static void absolute_base_dir(struct bk_mainconf *c)
+{
+    char *abs = bk_abspath(c->base_dir);
+    if (!abs)
+        bk_die_errno("cannot make base-dir absolute: %s", c->base_dir);
+    free(c->base_dir);
+    c->base_dir = abs;
+}
+
 static void reload(double now)
 {
     struct bk_mainconf nc;
@@ -626,6 +586,7 @@ static void reload(double now)
         log_error("invalid configuration, keeping the old one: %s", err);
         return;
     }
+    absolute_base_dir(&nc);
     /* the lock and the job directories belong to the running instance */
     if (strcmp(nc.base_dir, conf.base_dir) || strcmp(nc.status_file, conf.status_file)) {
         log_warn("base-dir and status-file changes take effect at the next start; keeping "
@@ -645,7 +606,7 @@ static void reload(double now)
     next_status_write = now; /* interval may have changed */
     if (telnet_changed) {
         if (telnet_pid > 0) {
-            kill(telnet_pid, SIGTERM);
+            signal_child(telnet_pid, SIGTERM);
             /* telnet_done() schedules the restart with the new settings */
             telnet_backoff = 1;
         } else {
@@ -656,6 +617,13 @@ static void reload(double now)
 
 /* ---- main ---------------------------------------------------------- */
 
+/* A child that ended meanwhile is refused (ESRCH); its end is reported. */
+static void signal_child(pid_t pid, int sig)
+{
+    if (launch_signal(pid, sig) < 0 && errno != ESRCH)
+        log_error("cannot signal pid %ld: %s", (long)pid, strerror(errno));
+}
+
 static void begin_stop(double now)
 {
     if (stopping)
@@ -664,9 +632,9 @@ static void begin_stop(double now)
     stop_deadline = now + STOP_GRACE;
     log_info("stopping: terminating %zu running backups", nrunning);
     for (size_t i = 0; i < nrunning; i++)
-        kill(running[i]->pid, SIGTERM);
+        signal_child(running[i]->pid, SIGTERM);
     if (telnet_pid > 0)
-        kill(telnet_pid, SIGTERM);
+        signal_child(telnet_pid, SIGTERM);
 }
 
 static int open_lock(void)
@@ -715,6 +683,7 @@ int main(int argc, char **argv)
         return 0;
     }
     bk_cli_log(&cli, 0);
+    absolute_base_dir(&conf);
 
     ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
     if (n < 0)
@@ -734,7 +703,6 @@ int main(int argc, char **argv)
     free(sbase);
     free(sdir);
     int lockfd = open_lock();
-    (void)lockfd;
 
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -743,10 +711,26 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     sigprocmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The launcher also holds the lock: a new scheduler cannot start while
+     * backups of this one still run. */
+    struct launcher_conf lc = {
+        .exe_dir = exe_dir,
+        .base_dir = conf.base_dir,
+        .status_file = conf.status_file,
+        .logfile = cli.logfile,
+        .verbose = cli.verbose,
+        .keep_fd = lockfd,
+    };
+    launcher_start(&lc);
+
+    /* SIGCHLD stays blocked and unread: the only child is the launcher,
+     * whose end shows as EOF on its socket. */
+    sigdelset(&sigs, SIGCHLD);
     int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0)
         bk_die_errno("signalfd");
-    signal(SIGPIPE, SIG_IGN);
 
     sandbox_enter(&policy);
 
@@ -762,6 +746,7 @@ int main(int argc, char **argv)
 
     for (;;) {
         now = now_real();
+        reap(now);
         if (!stopping) {
             while (nheap && (long)nrunning < conf.worker_limit && heap[0]->due <= (int64_t)now) {
                 struct job *j = heap[0];
@@ -777,9 +762,9 @@ int main(int argc, char **argv)
                 log_warn("stopping: %zu children did not end within %d s; killing them",
                          nrunning + (telnet_pid > 0), STOP_GRACE);
                 for (size_t i = 0; i < nrunning; i++)
-                    kill(running[i]->pid, SIGKILL);
+                    signal_child(running[i]->pid, SIGKILL);
                 if (telnet_pid > 0)
-                    kill(telnet_pid, SIGKILL);
+                    signal_child(telnet_pid, SIGKILL);
                 stop_deadline = now + STOP_GRACE;
             }
         }
@@ -796,25 +781,24 @@ int main(int argc, char **argv)
             wake = stop_deadline;
         double wait = wake - now;
         int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
-        struct pollfd p = { .fd = sfd, .events = POLLIN };
-        int r = poll(&p, 1, ms);
+        if (launch_pending())
+            ms = 0;     /* exits read while talking to the launcher */
+        struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
+                               { .fd = launcher_fd(), .events = POLLIN } };
+        int r = poll(p, 2, ms);
         if (r < 0 && errno != EINTR)
             bk_die_errno("poll");
-        if (r <= 0)
-            continue;
+        if (r <= 0 || !p[0].revents)
+            continue;   /* the launcher's news is read at the top */
         struct signalfd_siginfo si;
-        int got_chld = 0, got_hup = 0;
+        int got_hup = 0;
         while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-            if (si.ssi_signo == SIGCHLD)
-                got_chld = 1;
-            else if (si.ssi_signo == SIGHUP)
+            if (si.ssi_signo == SIGHUP)
                 got_hup = 1;
             else
                 begin_stop(now_real());
         }
         now = now_real();
-        if (got_chld)
-            reap(now);
         if (got_hup && !stopping)
             reload(now);
     }

@@ -85,6 +85,20 @@ start_sched() {
     track_pid "$SCHED_PID"
 }
 
+# launcher_pid: the scheduler's launcher, its only child process, which
+# starts the backups and the telnet shell.
+launcher_pid() {
+    pgrep -P "$SCHED_PID" -x backy-launcher
+}
+
+# sched_child NAME: pids of the scheduler's children named NAME
+# (backy-backup, backy-telnetd), which are the launcher's children.
+sched_child() {
+    local l
+    l=$(launcher_pid) || return 1
+    pgrep -P "$l" -x "$1"
+}
+
 # stop_sched: SIGTERM and wait; the exit status is in SCHED_RC.
 stop_sched() {
     kill -TERM "$SCHED_PID" 2>/dev/null || true

@@ -1,0 +1,445 @@
+/* launcher.c - the privileged half of backy-sched: a poll loop over the
+ * socket to the scheduler and a signalfd for SIGCHLD. It does no parsing
+ * beyond its fixed-size messages (lm_parse_request), starts only the two
+ * programs resolved at start, and signals only children it started and
+ * has not yet reaped (so a pid can never be a recycled one). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include "backy/launchmsg.h"
+#include "backy/log.h"
+#include "backy/sandbox.h"
+#include "backy/util.h"
+#include "launcher.h"
+
+/* Every child inherits this filter across fork and execve until it loads
+ * its own, so it is the union of what backy-backup (all source types:
+ * ceph starts threads, maps plugins, opens sockets) and backy-telnetd
+ * (listening sockets, the switch to its user) need to start and sandbox
+ * themselves. Each child then narrows it with its own filter. */
+static const int launcher_extra[] = {
+    __NR_listen, __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid,
+    __NR_setresuid, __NR_setresgid, __NR_setgroups, -1,
+};
+static const struct sb_policy launcher_policy = {
+    .name = "backy-sched-launcher",
+    .groups = SB_BASE | SB_RDONLY | SB_WRITE | SB_THREADS | SB_PROC | SB_POLL |
+              SB_NET_CLIENT | SB_NET_SERVE | SB_BLOCKDEV | SB_PROT_EXEC,
+    .extra = launcher_extra,
+    /* what children started as root still need: reading sources and job
+     * directories of any owner, the telnet shell's user switch and port */
+    .keep_caps = (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH) |
+                 (1ULL << CAP_FOWNER) | (1ULL << CAP_CHOWN) | (1ULL << CAP_SETUID) |
+                 (1ULL << CAP_SETGID) | (1ULL << CAP_SETPCAP) |
+                 (1ULL << CAP_NET_BIND_SERVICE) |
+                 /* signalling the telnet shell, which runs as another user */
+                 (1ULL << CAP_KILL),
+    .run_as_user = NULL,
+};
+
+#define STOP_GRACE 30   /* seconds between SIGTERM and SIGKILL when the scheduler is gone */
+
+/* ---- the launcher process ------------------------------------------ */
+
+struct child {
+    pid_t pid;
+    uint32_t op;
+};
+
+static struct child *kids;
+static size_t nkids;
+static char *backup_prog, *telnet_prog;
+static int null_fd = -1;
+
+static int own_child(pid_t pid)
+{
+    for (size_t i = 0; i < nkids; i++)
+        if (kids[i].pid == pid)
+            return 1;
+    return 0;
+}
+
+static pid_t spawn(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    dup2(null_fd, 0);
+    execv(argv[0], argv);
+    fprintf(stderr, "backy-sched: error: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* 0, or -1 when the scheduler is gone */
+static int send_reply(int sock, const struct lm_reply *r)
+{
+    for (;;) {
+        ssize_t w = write(sock, r, sizeof *r);
+        if (w == (ssize_t)sizeof *r)
+            return 0;
+        if (w < 0 && errno == EINTR)
+            continue;
+        return -1;
+    }
+}
+
+static void handle(int sock, const struct lm_request *rq, const struct launcher_conf *c,
+                   int *gone)
+{
+    struct lm_reply rep = { .kind = LM_OK, .seq = rq->seq, .op = rq->op };
+    pid_t pid = -1;
+
+    if (rq->op == LM_SIGNAL) {
+        if (!own_child(rq->pid)) {
+            rep.kind = LM_ERR;
+            rep.err = ESRCH;
+        } else if (kill(rq->pid, rq->sig) < 0) {
+            rep.kind = LM_ERR;
+            rep.err = errno;
+        }
+        rep.pid = rq->pid;
+    } else if (rq->op == LM_BACKUP) {
+        char *logp = bk_asprintf("%s/backy.log", rq->dir);
+        char *argv[] = { backup_prog, "-b", (char *)rq->dir, "-l", logp, (char *)rq->tags,
+                         NULL };
+        pid = spawn(argv);
+        free(logp);
+    } else { /* LM_TELNET */
+        char port[16];
+        char *argv[16];
+        int n = 0;
+        snprintf(port, sizeof port, "%d", (int)rq->port);
+        argv[n++] = telnet_prog;
+        argv[n++] = "-s";
+        argv[n++] = (char *)c->status_file;
+        argv[n++] = "-a";
+        argv[n++] = (char *)rq->addrs;
+        argv[n++] = "-p";
+        argv[n++] = port;
+        argv[n++] = "-u";
+        argv[n++] = (char *)rq->user;
+        if (c->logfile) {
+            argv[n++] = "-l";
+            argv[n++] = (char *)c->logfile;
+        }
+        if (c->verbose)
+            argv[n++] = "-v";
+        argv[n] = NULL;
+        pid = spawn(argv);
+    }
+    if (rq->op != LM_SIGNAL) {
+        if (pid < 0) {
+            rep.kind = LM_ERR;
+            rep.err = errno;
+        } else {
+            kids = bk_realloc(kids, (nkids + 1) * sizeof *kids);
+            kids[nkids].pid = pid;
+            kids[nkids].op = rq->op;
+            nkids++;
+            rep.pid = pid;
+        }
+    }
+    if (send_reply(sock, &rep) < 0)
+        *gone = 1;
+}
+
+static void reap(int sock, int *gone)
+{
+    int ws;
+    pid_t pid;
+    while ((pid = waitpid(-1, &ws, WNOHANG)) > 0) {
+        struct lm_reply rep = { .kind = LM_EXITED, .pid = pid, .status = ws };
+        for (size_t i = 0; i < nkids; i++) {
+            if (kids[i].pid != pid)
+                continue;
+            rep.op = kids[i].op;
+            kids[i] = kids[--nkids];
+            break;
+        }
+        if (!*gone && send_reply(sock, &rep) < 0)
+            *gone = 1;
+    }
+}
+
+static void drain_signalfd(int sfd)
+{
+    struct signalfd_siginfo si;
+    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+        ;
+}
+
+/* The scheduler is gone: terminate what still runs, then exit. */
+static void finish(int sock, int sfd) __attribute__((noreturn));
+static void finish(int sock, int sfd)
+{
+    int gone = 1;
+    if (nkids) {
+        log_warn("launcher: the scheduler is gone; terminating %zu children", nkids);
+        for (size_t i = 0; i < nkids; i++)
+            kill(kids[i].pid, SIGTERM);
+        for (int round = 0; nkids; round++) {
+            struct pollfd p = { .fd = sfd, .events = POLLIN };
+            int r = poll(&p, 1, round == 0 ? STOP_GRACE * 1000 : -1);
+            if (r == 0) {
+                log_warn("launcher: %zu children did not end within %d s; killing them",
+                         nkids, STOP_GRACE);
+                for (size_t i = 0; i < nkids; i++)
+                    kill(kids[i].pid, SIGKILL);
+                continue;
+            }
+            drain_signalfd(sfd);
+            reap(sock, &gone);
+        }
+    }
+    _exit(0);
+}
+
+/* Close every descriptor above 2 except those in keep (ascending). */
+static void close_others(int *keep, int n)
+{
+    for (int i = 1; i < n; i++)
+        for (int k = i; k > 0 && keep[k] < keep[k - 1]; k--) {
+            int t = keep[k];
+            keep[k] = keep[k - 1];
+            keep[k - 1] = t;
+        }
+    unsigned lo = 3;
+    for (int i = 0; i < n; i++) {
+        if (keep[i] < (int)lo)
+            continue;
+        if ((unsigned)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned)keep[i] - 1, 0);
+        lo = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0u, 0);
+}
+
+static void serve(int sock, const struct launcher_conf *c) __attribute__((noreturn));
+static void serve(int sock, const struct launcher_conf *c)
+{
+    static unsigned char buf[sizeof(struct lm_request) + 1];
+    char err[LM_DIR_MAX + 128];
+
+    prctl(PR_SET_NAME, "backy-launcher", 0, 0, 0);
+    int keep[] = { sock, log_fd(), c->keep_fd };
+    close_others(keep, 3);
+
+    /* SIGTERM, SIGINT and SIGHUP stay blocked: the launcher ends when the
+     * scheduler does, never on its own. SIGCHLD comes through a signalfd. */
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0)
+        bk_die_errno("launcher: signalfd");
+    null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        bk_die_errno("launcher: cannot open /dev/null");
+
+    /* the test probe is for the scheduler's own sandbox, not this one */
+    unsetenv("BACKY_SANDBOX_PROBE");
+    unsetenv("BACKY_SANDBOX_PROBE_PATH");
+    sandbox_enter(&launcher_policy);
+
+    int gone = 0;
+    while (!gone) {
+        struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            bk_die_errno("launcher: poll");
+        }
+        if (p[1].revents) {
+            drain_signalfd(sfd);
+            reap(sock, &gone);
+        }
+        if (gone || !p[0].revents)
+            continue;
+        ssize_t n = read(sock, buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break;      /* EOF: the scheduler closed its end or died */
+        struct lm_request rq;
+        if (lm_parse_request(buf, (size_t)n, c->base_dir, &rq, err, sizeof err) < 0) {
+            log_error("launcher: refused request: %s", err);
+            uint32_t seq = 0;
+            if ((size_t)n >= 2 * sizeof seq)
+                memcpy(&seq, buf + sizeof(uint32_t), sizeof seq);
+            struct lm_reply rep = { .kind = LM_ERR, .seq = seq, .err = EINVAL };
+            if (send_reply(sock, &rep) < 0)
+                gone = 1;
+            continue;
+        }
+        handle(sock, &rq, c, &gone);
+    }
+    finish(sock, sfd);
+}
+
+/* ---- the scheduler's side ------------------------------------------ */
+
+static int lfd = -1;
+static uint32_t next_seq;
+static struct lm_reply *queued;     /* LM_EXITED read while waiting for an answer */
+static size_t nqueued;
+
+void launcher_start(const struct launcher_conf *c)
+{
+    int sv[2];
+    backup_prog = bk_asprintf("%s/backy-backup", c->exe_dir);
+    telnet_prog = bk_asprintf("%s/backy-telnetd", c->exe_dir);
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        bk_die_errno("cannot create the launcher's socket");
+    pid_t pid = fork();
+    if (pid < 0)
+        bk_die_errno("cannot start the launcher");
+    if (pid == 0) {
+        close(sv[0]);
+        serve(sv[1], c);
+    }
+    close(sv[1]);
+    lfd = sv[0];
+    if (fcntl(lfd, F_SETFL, O_NONBLOCK) < 0)
+        bk_die_errno("launcher socket: fcntl");
+    log_debug("launcher started (pid %ld)", (long)pid);
+}
+
+int launcher_fd(void)
+{
+    return lfd;
+}
+
+static void launcher_gone(void) __attribute__((noreturn));
+static void launcher_gone(void)
+{
+    bk_die("the launcher ended; cannot run backups without it");
+}
+
+/* Read one answer; block: wait for it. 1 read, 0 nothing there. */
+static int read_reply(struct lm_reply *r, int block)
+{
+    unsigned char buf[sizeof *r + 1];
+    for (;;) {
+        ssize_t n = read(lfd, buf, sizeof buf);
+        if (n == 0)
+            launcher_gone();
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                launcher_gone();
+            if (!block)
+                return 0;
+            struct pollfd p = { .fd = lfd, .events = POLLIN };
+            if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                bk_die_errno("poll");
+            continue;
+        }
+        if (lm_parse_reply(buf, (size_t)n, r) < 0)
+            bk_die("malformed message from the launcher (%zd bytes)", n);
+        return 1;
+    }
+}
+
+static int call(struct lm_request *rq, struct lm_reply *rep)
+{
+    if (++next_seq == 0)
+        next_seq = 1;
+    rq->seq = next_seq;
+    for (;;) {
+        ssize_t w = write(lfd, rq, sizeof *rq);
+        if (w == (ssize_t)sizeof *rq)
+            break;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            struct pollfd p = { .fd = lfd, .events = POLLOUT };
+            poll(&p, 1, -1);
+            continue;
+        }
+        launcher_gone();
+    }
+    for (;;) {
+        read_reply(rep, 1);
+        if (rep->kind == LM_EXITED) {
+            queued = bk_realloc(queued, (nqueued + 1) * sizeof *queued);
+            queued[nqueued++] = *rep;
+            continue;
+        }
+        if (rep->seq == rq->seq)
+            break;
+        log_warn("launcher: answer to an unknown request %u ignored", (unsigned)rep->seq);
+    }
+    if (rep->kind == LM_ERR) {
+        errno = rep->err;
+        return -1;
+    }
+    return 0;
+}
+
+pid_t launch_backup(const char *dir, const char *tags)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    if (lm_make_backup(&rq, 0, dir, tags) < 0 || call(&rq, &rep) < 0)
+        return -1;
+    return rep.pid;
+}
+
+pid_t launch_telnet(int port, const char *addrs, const char *user)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    if (lm_make_telnet(&rq, 0, port, addrs, user) < 0 || call(&rq, &rep) < 0)
+        return -1;
+    return rep.pid;
+}
+
+int launch_signal(pid_t pid, int sig)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    lm_make_signal(&rq, 0, pid, sig);
+    return call(&rq, &rep);
+}
+
+int launch_pending(void)
+{
+    return nqueued > 0;
+}
+
+int launch_next_exit(pid_t *pid, int *wstatus)
+{
+    struct lm_reply r;
+    if (nqueued) {
+        r = queued[0];
+        memmove(queued, queued + 1, --nqueued * sizeof *queued);
+    } else {
+        do {
+            if (!read_reply(&r, 0))
+                return 0;
+            if (r.kind != LM_EXITED)
+                log_warn("launcher: unexpected answer to request %u ignored", (unsigned)r.seq);
+        } while (r.kind != LM_EXITED);
+    }
+    *pid = r.pid;
+    *wstatus = r.status;
+    return 1;
+}
