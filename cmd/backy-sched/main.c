@@ -2,8 +2,8 @@
  * main configuration when it is due, applies retention, writes the status
  * file and keeps the telnet shell running.
  *
- * One process, one poll loop over a signalfd (SIGCHLD, SIGTERM, SIGINT,
- * SIGHUP). Waiting jobs sit in a binary heap ordered by due time, so a tick
+ * One poll loop over a signalfd (SIGTERM, SIGINT, SIGHUP) and the socket
+ * to the launcher, which reports the children's ends. Waiting jobs sit in a binary heap ordered by due time, so a tick
  * costs O(log n) whatever the number of jobs; a job's revisions are read at
  * start (or when a reload changes it) and after its own backups, never by
  * rescanning all job directories. Backups are separate processes
