@@ -10,6 +10,9 @@
 #       backy backup into an empty job (first revision) and backy backup
 #       --full (everything read and compared, nothing new written) vs
 #       rbd export IMAGE@SNAP - >/dev/null
+#       The first revisions are taken of a second image with the same data:
+#       a job removes the backy-* snapshots it did not make, so a second job
+#       on the same image would turn the next incremental into a full read.
 # Goals: incremental within 1.5x of export-diff; full backup reading at
 # least 80% of the rate of rbd export.
 #
@@ -66,6 +69,8 @@ measure() {
 echo "bench/ceph.sh: filling rbd/$IMG ($SIZE_MB MiB of random data)"
 head -c "$((SIZE_MB << 20))" /dev/urandom >"$SCRATCH/fill"
 rbd import --no-progress "$SCRATCH/fill" "rbd/$IMG" >/dev/null
+rbd import --no-progress "$SCRATCH/fill" "rbd/$IMG-first" >/dev/null
+rbd snap create "rbd/$IMG-first@bench" >/dev/null 2>&1
 rm -f "$SCRATCH/fill"
 
 # 1% of the 64 KiB blocks, fresh random choice and data each round
@@ -109,6 +114,10 @@ incremental() {
         measure "inc.$name.exportdiff" sh -c "$ed"
         measure "inc.$name" backup_quiet "$JOB" "$@"
     fi
+    if grep -q "no usable parent snapshot" "$SCRATCH/backup.out"; then
+        echo "bench/ceph.sh: error: inc.$name: the backup was not incremental" >&2
+        exit 1
+    fi
     rbd snap rm --no-progress "rbd/$IMG@$prev" >/dev/null 2>&1
     prev=bench-$round
 }
@@ -125,9 +134,9 @@ for run in $(seq "$RUNS"); do
     measure full.backy_forced backup_quiet "$JOB" --full
     FJOB=$STORE/full$run
     mkdir -p "$FJOB"
-    "$BIN/backy" -b "$FJOB" init ceph-rbd "rbd/$IMG" >/dev/null
+    "$BIN/backy" -b "$FJOB" init ceph-rbd "rbd/$IMG-first" >/dev/null
     sync
-    measure full.export_file sh -c "rbd export --no-progress rbd/$IMG@$prev $STORE/export >/dev/null && sync -f $STORE/export"
+    measure full.export_file sh -c "rbd export --no-progress rbd/$IMG-first@bench $STORE/export >/dev/null && sync -f $STORE/export"
     rm -f "$STORE/export"
     sync
     measure full.backy_first backup_quiet "$FJOB"
