@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backy/launchmsg.h"
+#include "backy/revision.h"
 
 static int put(char *dst, size_t size, const char *s)
 {
@@ -108,14 +109,18 @@ int lm_valid_jobdir(const char *base_dir, const char *dir)
 
 int lm_valid_tags(const char *tags)
 {
-    /* tag{,tag}: no empty tag, and never an option to backy-backup */
-    if (!*tags || tags[0] == '-')
+    /* tag{,tag}, each tag by the one rule (never an option to backy-backup) */
+    char buf[sizeof ((struct lm_request *)0)->tags];
+    if (!*tags || strlen(tags) >= sizeof buf)
         return 0;
-    if (!only_chars(tags, "_.:@+-,"))
-        return 0;
-    size_t n = strlen(tags);
-    if (tags[0] == ',' || tags[n - 1] == ',' || strstr(tags, ",,"))
-        return 0;
+    strcpy(buf, tags);
+    for (char *t = buf, *e; t; t = e) {
+        e = strchr(t, ',');
+        if (e)
+            *e++ = '\0';
+        if (!bk_tag_valid(t))
+            return 0;
+    }
     return 1;
 }
 

@@ -8,6 +8,7 @@
 
 #include "backy/duration.h"
 #include "backy/mainconf.h"
+#include "backy/revision.h"
 #include "backy/util.h"
 #include "backy/ynode.h"
 
@@ -120,15 +121,6 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
     return 0;
 }
 
-static int valid_tag(const char *t)
-{
-    if (!*t)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
-        if (*p == ',' || isspace(*p) || iscntrl(*p))
-            return 0;
-    return 1;
-}
 
 static int parse_schedules(struct ctx *x, const struct ynode *s, struct bk_mainconf *c)
 {
@@ -150,9 +142,9 @@ static int parse_schedules(struct ctx *x, const struct ynode *s, struct bk_mainc
             const struct ynode *ivn = sd->items[j];
             struct bk_interval *iv = &sc->iv[sc->n++];
             iv->tag = bk_strdup(sd->keys[j]);
-            if (!valid_tag(iv->tag))
+            if (!bk_tag_valid(iv->tag))
                 return fail(x, sd->key_line[j], sd->key_col[j],
-                            "bad tag name '%s' (no commas, spaces or control characters)", iv->tag);
+                            "bad tag name '%s' (letters, digits and _-.:@+, not starting with -)", iv->tag);
             if (ivn->kind != Y_MAP)
                 return fail(x, ivn->line, ivn->col,
                             "interval '%s' must have 'interval' and 'keep'", iv->tag);

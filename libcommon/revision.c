@@ -130,9 +130,9 @@ static int cmpstr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int tag_valid(const char *t)
+int bk_tag_valid(const char *t)
 {
-    if (!*t || strlen(t) > 64)
+    if (!*t || strlen(t) > 64 || t[0] == '-')
         return 0;
     for (const char *p = t; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr("_-.:@+", *p))
@@ -164,8 +164,8 @@ int rev_set_tags(struct bk_rev *rev, const char *list, char *err, size_t errlen)
             t[--l] = '\0';
         if (!l)
             continue;
-        if (!tag_valid(t)) {
-            snprintf(err, errlen, "invalid tag '%.80s' (letters, digits and _-.:@+ only)", t);
+        if (!bk_tag_valid(t)) {
+            snprintf(err, errlen, "invalid tag '%.80s' (letters, digits and _-.:@+, not starting with -)", t);
             free(copy);
             return -1;
         }
@@ -221,7 +221,7 @@ int rev_parse(const char *buf, size_t len, const char *name, struct bk_rev *rev,
     if ((n = ynode_get(root, "tags"))) {
         if (n->kind == Y_SEQ) {
             for (size_t i = 0; i < n->n; i++) {
-                if (n->items[i]->kind != Y_SCALAR || !tag_valid(n->items[i]->value)) {
+                if (n->items[i]->kind != Y_SCALAR || !bk_tag_valid(n->items[i]->value)) {
                     what = "invalid tag";
                     goto bad;
                 }

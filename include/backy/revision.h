@@ -62,6 +62,9 @@ char *rev_format(const struct bk_rev *rev);  /* malloc'd YAML */
 void rev_free(struct bk_rev *rev);           /* frees members, not rev */
 int rev_set_tags(struct bk_rev *rev, const char *comma_list, char *err, size_t errlen);
 int rev_has_tag(const struct bk_rev *rev, const char *tag);
+/* The one rule for a tag, everywhere (config, command line, .rev, launcher):
+ * 1-64 of letters, digits and _-.:@+, not starting with '-'. */
+int bk_tag_valid(const char *tag);
 
 /* Write ID.rev atomically (mode 0440 when complete, 0640 otherwise). */
 int rev_save(int dirfd, const struct bk_rev *rev);

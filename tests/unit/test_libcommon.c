@@ -114,6 +114,10 @@ static void test_rev_roundtrip(void)
     tap_ok(rev_set_tags(&r, "daily,bad tag", err, sizeof err) < 0 && strstr(err, "bad tag"),
            "invalid tag is named");
     tap_ok(rev_set_tags(&r, ",,", err, sizeof err) < 0, "empty tag list is refused");
+    tap_ok(bk_tag_valid("daily") && bk_tag_valid("adhoc-2015.11:x@y+z") && !bk_tag_valid("-v") &&
+               !bk_tag_valid("a b") && !bk_tag_valid("a,b") && !bk_tag_valid("") &&
+               !bk_tag_valid("t\xc3\xa4g"),
+           "one tag rule: no leading '-', no spaces, commas or other bytes");
     rev_free(&r);
 
     /* backy 2.0 wrote flow style with naive timestamps */
