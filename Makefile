@@ -30,7 +30,7 @@ LIBS_backy-backup := -lrbd -lrados -lcurl
 # keep the objects: they are not throw-away intermediates
 .SECONDARY:
 
-.PHONY: all clean check test install deps demo bench
+.PHONY: all clean check test install deps demo bench fuzz
 all: $(BINS) $(UNITBIN)
 
 $(B)/%.o: %.c $(wildcard include/backy/*.h) | $(B)
@@ -72,6 +72,10 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	sh bench/run.sh
+
+# libFuzzer harnesses of the parsers of outside input (FUZZ_SECONDS each)
+fuzz:
+	sh tests/fuzz/run.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR)

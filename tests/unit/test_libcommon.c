@@ -70,8 +70,9 @@ static void test_time(void)
            "T separator and zone offset");
     tap_ok(bk_parse_time("2015-11-04 20:09:32Z", &t) == 0 && t == 1446667772.0, "Z zone");
     tap_ok(bk_parse_time("2015-13-04 20:09:32", &t) < 0 && bk_parse_time("yesterday", &t) < 0 &&
-               bk_parse_time("2015-11-04 20:09:32 junk", &t) < 0,
-           "bad timestamps are rejected");
+               bk_parse_time("2015-11-04 20:09:32 junk", &t) < 0 &&
+               bk_parse_time("0015-11-06 06:15:09", &t) < 0,
+           "bad timestamps (and years before 1970) are rejected");
     char buf[64];
     bk_fmt_time_utc(1446667772.7, buf, sizeof buf);
     tap_ok(!strcmp(buf, "2015-11-04 20:09:32 UTC"), "table time format");
