@@ -81,6 +81,7 @@ struct ceph_src {
     rados_t cluster;
     rados_ioctx_t io;
     rbd_image_t snapimg;       /* read-only at newsnap */
+    rbd_image_t rwimg;         /* the image, kept open from open() for finish() */
     int connected, have_io, snap_created;
     int parent_usable;
 
@@ -307,8 +308,9 @@ static int create_snapshot(struct ceph_src *cs, rbd_image_t img, char *err, size
 /* success: remove backy-* except newsnap; failure: remove newsnap only. */
 static int housekeeping(struct ceph_src *cs, int success, char *err, size_t errlen)
 {
-    rbd_image_t img;
-    if (image_open_rw(cs, &img, err, errlen) < 0)
+    rbd_image_t img = cs->rwimg;
+    cs->rwimg = NULL;
+    if (!img && image_open_rw(cs, &img, err, errlen) < 0)
         return -1;
     int rc = 0;
     if (!success) {
@@ -372,6 +374,10 @@ static void ceph_release(struct ceph_src *cs)
     if (cs->snapimg) {
         rbd_close(cs->snapimg);
         cs->snapimg = NULL;
+    }
+    if (cs->rwimg) {
+        rbd_close(cs->rwimg);
+        cs->rwimg = NULL;
     }
     if (cs->have_io) {
         rados_ioctx_destroy(cs->io);
@@ -449,7 +455,8 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
     }
     if (create_snapshot(cs, img, err, errlen) < 0)
         goto fail;
-    rbd_close(img);
+    /* kept for finish(): opening the image again costs round trips */
+    cs->rwimg = img;
     img = NULL;
     log_debug("ceph: connected in %.3f s, snapshot %s in %.3f s", t1 - t0, cs->newsnap,
               now_mono() - t1);
