@@ -165,10 +165,12 @@ make_three() {
         assert_success
         assert_equal "$output" "$JOB/$id"
     done
-    # the shortest prefix that is unique among the three
+    # the shortest prefix that is unique among the three (and not all
+    # digits: a number is a relative revision count, as the manual says)
     for id in "$A" "$B" "$C"; do
         for n in $(seq 1 22); do
             p=${id:0:n}
+            [[ $p =~ ^[0-9]+$ ]] && continue
             c=0
             for o in "$A" "$B" "$C"; do [[ $o == "$p"* ]] && c=$((c + 1)); done
             [ "$c" = 1 ] && break
