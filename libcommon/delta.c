@@ -83,17 +83,6 @@ struct ctx {
     int have_bad;
 };
 
-/* Large I/O buffers on transparent huge pages: copying from the page cache
- * into 4 KiB pages costs about twice the CPU (TLB misses), measured. */
-static void *big_alloc(size_t n)
-{
-    size_t align = 2u * 1024 * 1024;
-    void *p = aligned_alloc(align, (n + align - 1) / align * align);
-    if (p)
-        madvise(p, (n + align - 1) / align * align, MADV_HUGEPAGE);
-    return p;
-}
-
 struct wbuf {
     unsigned char *a, *b;
 };
@@ -615,7 +604,7 @@ static int clone_parent(struct ctx *c, struct bk_delta_stats *stats)
                 break;
             if (!buf && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS ||
                          errno == EINVAL || errno == EBADF)) {
-                buf = big_alloc(CHUNK_BYTES);
+                buf = bk_big_alloc(CHUNK_BYTES);
                 if (!buf) {
                     set_err(c, "cannot copy parent image: %s: %s", c->path, strerror(errno));
                     return -1;
@@ -789,8 +778,8 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     int nomem = !c->st;
     for (int t = 0; t < NTHREADS; t++) {
         wk[t].c = c;
-        wk[t].w.a = big_alloc(chunk);
-        wk[t].w.b = big_alloc(chunk);
+        wk[t].w.a = bk_big_alloc(chunk);
+        wk[t].w.b = bk_big_alloc(chunk);
         nomem |= !wk[t].w.a || !wk[t].w.b;
     }
     if (nomem) {
