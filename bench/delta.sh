@@ -76,6 +76,7 @@ EOF
 }
 
 last() { readlink "$M/job/last"; }
+first() { basename "$(ls -tr "$M"/job/*.rev | head -n 1)" .rev; }
 
 run_suite() {
     local size=$1 tag=$2
@@ -128,6 +129,9 @@ run_suite() {
 
         warm "$M/job/$(last)"
         measure "$tag.restore_btrfs" "$BIN/backy-restore" -b "$M/job" "$M/restored"
+        rm -f "$M/restored"
+        # the same for the first revision: one full write, few extents
+        measure "$tag.restore_btrfs_first" "$BIN/backy-restore" -b "$M/job" -r "$(first)" "$M/restored"
         rm -f "$M/restored"
         measure "$tag.cat_ext4" sh -c "cat '$M/job/$(last)' >'$E/restored' && sync '$E/restored'"
         rm -f "$E/restored"
