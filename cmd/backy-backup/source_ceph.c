@@ -870,6 +870,26 @@ static ssize_t parallel_read(struct ceph_src *cs, char *buf, size_t len, uint64_
     return (ssize_t)done;
 }
 
+/* The end of a direct read at pos: lim, or the start of the next planned
+ * read-ahead slot before it (that data is on its way already). */
+static uint64_t before_next_slot(const struct ceph_src *cs, uint64_t pos, uint64_t lim)
+{
+    for (int i = 0; i < WINDOW; i++)
+        if (cs->slots[i].state && cs->slots[i].off > pos && cs->slots[i].off < lim)
+            lim = cs->slots[i].off;
+    return lim;
+}
+
+/* Leave ceph_pread with an error: forget this reader, unlock, errno = e. */
+static ssize_t read_failed(struct ceph_src *cs, int me, int e)
+{
+    if (me >= 0)
+        cs->active[me] = cs->active[--cs->nactive];
+    pthread_mutex_unlock(&cs->mu);
+    errno = e;
+    return -1;
+}
+
 static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t off)
 {
     struct ceph_src *cs = s->priv;
@@ -898,21 +918,12 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
          * caller's buffer as several aio requests at once: no copy, and
          * the engine's two threads keep the cluster busy. */
         if (!sl && len - done >= BIG_READ) {
-            uint64_t lim = off + len;
-            for (int i = 0; i < WINDOW; i++)
-                if (cs->slots[i].state && cs->slots[i].off > pos && cs->slots[i].off < lim)
-                    lim = cs->slots[i].off;
+            uint64_t lim = before_next_slot(cs, pos, off + len);
             pthread_mutex_unlock(&cs->mu);
             ssize_t r = parallel_read(cs, buf + done, (size_t)(lim - pos), pos);
             pthread_mutex_lock(&cs->mu);
-            if (r < 0) {
-                int e = errno;
-                if (me >= 0)
-                    cs->active[me] = cs->active[--cs->nactive];
-                pthread_mutex_unlock(&cs->mu);
-                errno = e;
-                return -1;
-            }
+            if (r < 0)
+                return read_failed(cs, me, errno);
             done += (size_t)r;
             if ((uint64_t)r < lim - pos)
                 break;
@@ -934,13 +945,8 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
                 }
             }
             if (sl->ret < 0) {
-                int e = -(int)sl->ret;
                 sl->pins--;
-                if (me >= 0)
-                    cs->active[me] = cs->active[--cs->nactive];
-                pthread_mutex_unlock(&cs->mu);
-                errno = e;
-                return -1;
+                return read_failed(cs, me, -(int)sl->ret);
             }
             uint64_t have = (uint64_t)sl->ret > pos - sl->off ? (uint64_t)sl->ret - (pos - sl->off) : 0;
             size_t n = len - done < have ? len - done : (size_t)have;
@@ -958,20 +964,12 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
         uint64_t lim = off + len;
         if (u < count && pu.off > pos && pu.off < lim)
             lim = pu.off;
-        for (int i = 0; i < WINDOW; i++)
-            if (cs->slots[i].state && cs->slots[i].off > pos && cs->slots[i].off < lim)
-                lim = cs->slots[i].off;
+        lim = before_next_slot(cs, pos, lim);
         pthread_mutex_unlock(&cs->mu);
         ssize_t r = direct_read(cs, buf + done, (size_t)(lim - pos), pos);
         pthread_mutex_lock(&cs->mu);
-        if (r < 0) {
-            int e = errno;
-            if (me >= 0)
-                cs->active[me] = cs->active[--cs->nactive];
-            pthread_mutex_unlock(&cs->mu);
-            errno = e;
-            return -1;
-        }
+        if (r < 0)
+            return read_failed(cs, me, errno);
         done += (size_t)r;
         if ((uint64_t)r < lim - pos)
             break;
