@@ -73,6 +73,8 @@ struct slot {
     uint64_t consumed;
 };
 
+#define MAX_READERS 16         /* preads tracked for eviction (bits of active_used) */
+
 struct ceph_src {
     int flyingcircus;
     char *pool, *image, *newsnap, *parentsnap;
@@ -94,8 +96,9 @@ struct ceph_src {
     pthread_mutex_t mu;
     struct slot slots[WINDOW];
     size_t next_issue;         /* next plan unit to issue */
-    uint64_t active[16];       /* offsets of preads in progress */
-    int nactive;
+    uint64_t active[MAX_READERS]; /* offsets of preads in progress */
+    unsigned active_used;      /* bit i: active[i] belongs to a reader; a reader
+                                  keeps its index until it leaves */
 };
 
 static int errset(char *err, size_t errlen, const char *fmt, ...) BK_PRINTF(3, 4);
@@ -732,8 +735,8 @@ static size_t plan_find(const struct ceph_src *cs, uint64_t off)
 static uint64_t min_active(const struct ceph_src *cs)
 {
     uint64_t m = UINT64_MAX;
-    for (int i = 0; i < cs->nactive; i++)
-        if (cs->active[i] < m)
+    for (int i = 0; i < MAX_READERS; i++)
+        if ((cs->active_used & (1u << i)) && cs->active[i] < m)
             m = cs->active[i];
     return m;
 }
@@ -884,7 +887,7 @@ static uint64_t before_next_slot(const struct ceph_src *cs, uint64_t pos, uint64
 static ssize_t read_failed(struct ceph_src *cs, int me, int e)
 {
     if (me >= 0)
-        cs->active[me] = cs->active[--cs->nactive];
+        cs->active_used &= ~(1u << me);
     pthread_mutex_unlock(&cs->mu);
     errno = e;
     return -1;
@@ -902,9 +905,13 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
     int me;
 
     pthread_mutex_lock(&cs->mu);
-    me = cs->nactive < (int)(sizeof cs->active / sizeof cs->active[0]) ? cs->nactive++ : -1;
-    if (me >= 0)
-        cs->active[me] = off;
+    me = -1;
+    for (int i = 0; i < MAX_READERS && me < 0; i++)
+        if (!(cs->active_used & (1u << i))) {
+            me = i;
+            cs->active_used |= 1u << i;
+            cs->active[i] = off;
+        }
     while (done < len) {
         uint64_t pos = off + done;
         if (me >= 0)
@@ -975,7 +982,7 @@ static ssize_t ceph_pread(struct bk_source *s, void *vbuf, size_t len, uint64_t 
             break;
     }
     if (me >= 0)
-        cs->active[me] = cs->active[--cs->nactive];
+        cs->active_used &= ~(1u << me);
     evict(cs);
     if (cs->fault_armed && cs->fault_off >= off && cs->fault_off < off + done) {
         buf[cs->fault_off - off] ^= 0x5a;
