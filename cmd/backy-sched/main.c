@@ -241,6 +241,16 @@ static void job_scan(struct job *j, int expire, double now)
             log_warn("%s: %s", j->name, err);
         return;
     }
+    /* Expiry changes the job directory: only under the job's lock (the one
+     * backy-backup takes), so a backup started by hand is never raced. */
+    int lockfd = -1;
+    if (expire && st.n) {
+        lockfd = openat(st.dirfd, "config", O_RDONLY | O_CLOEXEC);
+        if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+            log_info("%s: job is busy (a backup is running): expiry postponed", j->name);
+            expire = 0;
+        }
+    }
     if (expire && st.n) {
         enum sched_expire_action *act = bk_calloc(st.n, sizeof *act);
         size_t nact = sched_expire(&j->sched, st.revs, st.n, (int64_t)now, act);
@@ -263,6 +273,8 @@ static void job_scan(struct job *j, int expire, double now)
         if (nact && store_reload(&st, err, sizeof err) < 0)
             log_warn("%s: %s", j->name, err);
     }
+    if (lockfd >= 0)
+        close(lockfd);
     sched_last_by_tag(&j->sched, st.revs, st.n, j->last);
     const struct bk_rev *last = store_last(&st);
     if (last) {
