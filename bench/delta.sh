@@ -30,6 +30,9 @@ for t in rsync python3 btrfs mkfs.ext4; do
 done
 
 . "$ROOT/sh/testenv.sh"
+# loop devices with direct I/O: like a disk, no second copy of every block
+# in the page cache (which would also squeeze the page cache under test)
+export TESTENV_DIRECT_IO=1
 SCRATCH=$(mktemp -d "${BENCH_TMP:-/var/tmp}/backy-bench.XXXXXX")
 cleanup() { testenv_cleanup "$SCRATCH" >/dev/null 2>&1 || true; rm -rf "$SCRATCH"; }
 trap cleanup EXIT

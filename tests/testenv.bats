@@ -28,6 +28,15 @@ load lib/common
     done
 }
 
+@test "TESTENV_DIRECT_IO=1 gives a loop device with direct I/O, the default does not" {
+    require_root_or_skip
+    plain=$(mk_btrfs plain)
+    direct=$(TESTENV_DIRECT_IO=1 mk_btrfs direct)
+    dio() { losetup -n -O DIO "$(findmnt -n -o SOURCE "$1")" | tr -d ' '; }
+    assert_equal "$(dio "$plain")" 0
+    assert_equal "$(dio "$direct")" 1
+}
+
 @test "the size parameter is honoured" {
     require_root_or_skip
     mnt=$(mk_btrfs big 1G)
