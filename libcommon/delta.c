@@ -2,14 +2,18 @@
  *
  * One backup in phases:
  *   1. clone the parent image (FICLONE, else a sparse copy), set the size;
+ *      this runs in its own thread while pass 3 starts: until it is done,
+ *      comparisons read the parent image itself and blocks to be written
+ *      are only marked, then read again and written once the clone is there;
  *   2. ask the source which ranges may have changed and mark the blocks;
  *   3. backup pass, two threads taking 4 MiB chunks in turn: read the
  *      marked blocks from the source, hash them, and write only where the
  *      hash differs from the parent's sums (or, without usable sums, where
  *      the data differs from the cloned image); zero blocks become holes;
  *      unmarked blocks inherit the parent's hash;
- *   4. fsync, drop the image from the page cache, read back every block
- *      written and check it against its hash;
+ *   4. wait for the data written (writeback was started chunk by chunk in
+ *      pass 3), drop the image from the page cache, read back every block
+ *      written and check it against its hash, while another thread fsyncs;
  *   5. sample about 1% of the unchanged blocks (at most 2 s) against the
  *      source: the parent's sums are a promise about its image, and a
  *      broken promise (or a change list that missed a change) makes the
@@ -42,6 +46,7 @@
 #define SAMPLE_MIN 16
 #define SAMPLE_SECONDS 2.0
 #define NTHREADS 2
+#define STASH_BYTES (8u * 1024 * 1024)   /* changed blocks held while the clone runs */
 
 /* Per-block state, one byte per block. */
 enum {
@@ -51,6 +56,16 @@ enum {
     S_PUNCHED  = 1 << 3,  /* hole punched in this run */
     S_SRC      = 1 << 4,  /* the new hash was computed from source data */
     S_VERIFIED = 1 << 5,  /* source data compared equal with the image bytes */
+    S_DEFER    = 1 << 6,  /* to be read again and written once the clone is done */
+    S_STASHED  = 1 << 7,  /* held in the stash until the clone is done */
+};
+
+/* Changed blocks found while the parent's clone is still being made. Their
+ * data waits here (bounded; past that they are read again afterwards). */
+#define STASH_ZERO UINT32_MAX
+struct stash_ent {
+    uint64_t blk;
+    uint32_t slot;              /* data slot, or STASH_ZERO for a zero block */
 };
 
 enum cmp_method { CMP_ZERO, CMP_SUMS, CMP_IMAGE };
@@ -66,6 +81,13 @@ struct ctx {
     uint64_t nblocks, bpc, nchunks;
     struct bk_sums ps, ns;
     int ps_valid;
+    atomic_int clone_ready;     /* the image holds the parent's data and its size */
+    double clone_secs;
+    struct bk_delta_stats *stats;
+    unsigned char *stash;       /* STASH_BYTES (opts), touched only as used */
+    const struct bk_delta_opts *opts;
+    struct stash_ent *sent;
+    uint32_t nsent, maxsent, nslot, maxslot;
     int redo;                   /* compare everything against the image */
     uint8_t *st;
 
@@ -170,6 +192,25 @@ static int img_read(struct ctx *c, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
+/* The parent's content at [off, off+len) as the image holds it before this
+ * run writes: the parent image itself while the clone is still being made
+ * (and generally: its pages are the ones likely cached), the image once
+ * this run has written to it (the redo pass). */
+static int base_read(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+    if (c->redo || c->pfd < 0)
+        return img_read(c, buf, len, off);
+    ssize_t r = off < c->psize ? bk_pread_full(c->pfd, buf, len, (off_t)off) : 0;
+    if (r < 0) {
+        set_err(c, "cannot read parent image: %s: offset %" PRIu64 ": %s", c->path, off,
+                strerror(errno));
+        return -1;
+    }
+    if ((size_t)r < len)
+        memset((char *)buf + r, 0, len - (size_t)r);
+    return 0;
+}
+
 static int img_write(struct ctx *c, const void *buf, size_t len, uint64_t off)
 {
     if (bk_pwrite_all(c->img, buf, len, (off_t)off) < 0) {
@@ -194,6 +235,61 @@ static int img_punch(struct ctx *c, const unsigned char *zeros, size_t len, uint
         return -1;
     }
     return img_write(c, zeros, len, off);
+}
+
+/* Hold changed block k (data d, l bytes) until the clone is done; 0 when
+ * the stash is full. */
+static int stash_put(struct ctx *c, uint64_t k, const unsigned char *d, size_t l)
+{
+    int zero = is_zero(d, l), ok = 0;
+    pthread_mutex_lock(&c->mu);
+    if (c->stash && c->nsent < c->maxsent && (zero || c->nslot < c->maxslot)) {
+        uint32_t slot = zero ? STASH_ZERO : c->nslot++;
+        c->sent[c->nsent++] = (struct stash_ent){k, slot};
+        ok = 1;
+        if (!zero)
+            memcpy(c->stash + (size_t)slot * c->bs, d, l);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return ok;
+}
+
+/* Write what the stash holds (the clone is done). */
+static int stash_flush(struct ctx *c)
+{
+    unsigned char *zeros = NULL;
+    int rc = 0;
+    for (uint32_t e = 0; e < c->nsent && rc == 0; e++) {
+        uint64_t k = c->sent[e].blk, o = blk_off(c, k);
+        size_t l = blk_len(c, k);
+        c->st[k] &= (uint8_t)~S_STASHED;
+        if (c->sent[e].slot != STASH_ZERO) {
+            rc = img_write(c, c->stash + (size_t)c->sent[e].slot * c->bs, l, o);
+            c->st[k] |= S_WRITTEN;
+            continue;
+        }
+        /* the zeros are written only where punching is unsupported */
+        if (!zeros && !(zeros = calloc(1, c->bs))) {
+            set_err(c, "cannot allocate memory: %s: %s", c->path, strerror(errno));
+            return -1;
+        }
+        rc = img_punch(c, zeros, l, o);
+        c->st[k] |= S_PUNCHED;
+    }
+    free(zeros);
+    c->nsent = c->nslot = 0;
+    return rc;
+}
+
+/* Start writing the image's dirty pages of blocks [first, first+n) now, so
+ * that little is left for the final wait and fsync. */
+static void start_writeback(struct ctx *c, uint64_t first, uint64_t n)
+{
+    if (n == 0)
+        return;
+    uint64_t off = blk_off(c, first);
+    uint64_t len = blk_off(c, first + n - 1) + blk_len(c, first + n - 1) - off;
+    sync_file_range(c->img, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
 }
 
 /* Pass 3 for blocks [first, first+n) of one chunk. Buffer a holds source
@@ -223,7 +319,7 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
                 uint64_t off = blk_off(c, k);
                 size_t len = (size_t)(blk_off(c, m - 1) + blk_len(c, m - 1) - off);
                 unsigned char *b = w->b + (off - base);
-                if (img_read(c, b, len, off) < 0)
+                if (base_read(c, b, len, off) < 0)
                     return -1;
                 for (uint64_t q = k; q < m; q++)
                     sums_hash(b + (blk_off(c, q) - off), blk_len(c, q), &c->ns.h[q]);
@@ -257,8 +353,9 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
         for (uint64_t k = i; k < j; k++)
             if (method_of(c, k) == CMP_IMAGE)
                 need_img = 1;
-        if (need_img && img_read(c, b, rlen, roff) < 0)
+        if (need_img && base_read(c, b, rlen, roff) < 0)
             return -1;
+        int defer = !atomic_load(&c->clone_ready);
 
         /* Decide per block; coalesce neighbouring writes. */
         uint64_t wstart = 0, wend = 0;   /* pending write, byte offsets */
@@ -284,6 +381,10 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
             }
             if (!changed)
                 continue;
+            if (defer) {
+                c->st[k] |= stash_put(c, k, d, l) ? S_STASHED : S_DEFER;
+                continue;
+            }
             if (is_zero(d, l)) {
                 if (wend > wstart && img_write(c, w->a + (wstart - base), wend - wstart, wstart) < 0)
                     return -1;
@@ -308,6 +409,57 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
             return -1;
         i = j;
     }
+    start_writeback(c, first, n);
+    return 0;
+}
+
+/* Blocks marked S_DEFER in pass 3: read them again from the source (the
+ * source is a snapshot or should be quiet; should a block read differently
+ * now, the image and the sums take the new data) and write them. */
+static int chunk_deferred(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
+{
+    uint64_t end = first + n, base = blk_off(c, first);
+    int any = 0;
+    for (uint64_t i = first; i < end;) {
+        if (!(c->st[i] & S_DEFER)) {
+            i++;
+            continue;
+        }
+        uint64_t j = i + 1;
+        while (j < end && (c->st[j] & S_DEFER))
+            j++;
+        uint64_t off = blk_off(c, i);
+        size_t len = (size_t)(blk_off(c, j - 1) + blk_len(c, j - 1) - off);
+        unsigned char *a = w->a + (off - base);
+        if (src_read(c, a, len, off) < 0)
+            return -1;
+        for (uint64_t k = i; k < j; k++) {
+            uint64_t o = blk_off(c, k);
+            size_t l = blk_len(c, k);
+            unsigned char *d = w->a + (o - base);
+            struct bk_hash h;
+            sums_hash(d, l, &h);
+            if (!bk_hash_eq(&h, &c->ns.h[k])) {
+                log_warn("source changed during the backup: %s: offset %" PRIu64,
+                         c->src->desc, o);
+                c->ns.h[k] = h;
+            }
+            c->st[k] &= (uint8_t)~S_DEFER;
+            if (is_zero(d, l)) {
+                if (img_punch(c, d, l, o) < 0)
+                    return -1;
+                c->st[k] |= S_PUNCHED;
+            } else {
+                if (img_write(c, d, l, o) < 0)
+                    return -1;
+                c->st[k] |= S_WRITTEN;
+            }
+        }
+        any = 1;
+        i = j;
+    }
+    if (any)
+        start_writeback(c, first, n);
     return 0;
 }
 
@@ -315,6 +467,11 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
 static int chunk_readback(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
 {
     uint64_t end = first + n, base = blk_off(c, first);
+    /* queue all of this chunk's reads with the disk at once */
+    for (uint64_t i = first; i < end; i++)
+        if (c->st[i] & S_WRITTEN)
+            posix_fadvise(c->img, (off_t)blk_off(c, i), (off_t)blk_len(c, i),
+                          POSIX_FADV_WILLNEED);
     for (uint64_t i = first; i < end;) {
         if (!(c->st[i] & (S_WRITTEN | S_PUNCHED))) {
             i++;
@@ -641,6 +798,23 @@ static int clone_parent(struct ctx *c, struct bk_delta_stats *stats)
     return 0;
 }
 
+/* Step 1 in its own thread: clone (or copy), then set the new size. */
+static void *clone_work(void *arg)
+{
+    struct ctx *c = arg;
+    if (c->opts->before_clone)
+        c->opts->before_clone(c->opts->before_clone_arg);
+    double t0 = now_mono();
+    if (clone_parent(c, c->stats) == 0) {
+        if (ftruncate(c->img, (off_t)c->size) < 0)
+            set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
+        else
+            atomic_store(&c->clone_ready, 1);
+    }
+    c->clone_secs = now_mono() - t0;
+    return NULL;
+}
+
 struct mark_arg {
     struct ctx *c;
 };
@@ -663,14 +837,54 @@ static int mark_cb(uint64_t off, uint64_t len, int exists, void *arg)
     return 0;
 }
 
-static int fsync_image(struct ctx *c)
+/* Wait until every page written is on the disk, then drop the image from
+ * the page cache: the read-back should come from the disk, not from the
+ * pages just written. The fsync (metadata, and the disk's cache) runs
+ * beside the read-back, see fsync_start. */
+static int flush_image_data(struct ctx *c)
 {
-    if (fsync(c->img) < 0) {
-        set_err(c, "cannot fsync image: %s: %s", c->path, strerror(errno));
+    if (sync_file_range(c->img, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                        SYNC_FILE_RANGE_WAIT_AFTER) < 0 && errno != ESPIPE) {
+        set_err(c, "cannot write image: %s: %s", c->path, strerror(errno));
         return -1;
     }
-    /* Read-back should come from the disk, not from the pages just written. */
     posix_fadvise(c->img, 0, 0, POSIX_FADV_DONTNEED);
+    return 0;
+}
+
+struct fsyncer {
+    struct ctx *c;
+    pthread_t th;
+    int started;
+    int err;
+};
+
+static void *fsync_work(void *arg)
+{
+    struct fsyncer *f = arg;
+    f->err = fsync(f->c->img) < 0 ? errno : 0;
+    return NULL;
+}
+
+static void fsync_start(struct fsyncer *f, struct ctx *c)
+{
+    f->c = c;
+    f->err = 0;
+    f->started = pthread_create(&f->th, NULL, fsync_work, f) == 0;
+}
+
+static int fsync_finish(struct fsyncer *f)
+{
+    if (f->started) {
+        pthread_join(f->th, NULL);
+        f->started = 0;
+    } else {
+        fsync_work(f);
+    }
+    if (f->err) {
+        set_err(f->c, "cannot fsync image: %s: %s", f->c->path, strerror(f->err));
+        return -1;
+    }
     return 0;
 }
 
@@ -720,6 +934,8 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     }
     struct worker wk[NTHREADS];
     memset(wk, 0, sizeof(wk));
+    pthread_t clone_th;
+    int clone_started = 0;
     int rc = -1;
     c->dirfd = dirfd;
     c->src = src;
@@ -756,12 +972,20 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
         set_err(c, "cannot create image: %s: %s", c->path, strerror(errno));
         goto out;
     }
-    if (c->have_parent && clone_parent(c, stats) < 0)
-        goto out;
-    log_debug("delta: clone %.3f s", now_mono() - t0);
-    if (ftruncate(c->img, (off_t)c->size) < 0) {
-        set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
-        goto out;
+    c->stats = stats;
+    c->opts = opts;
+    if (c->have_parent) {
+        clone_started = pthread_create(&clone_th, NULL, clone_work, c) == 0;
+        if (!clone_started)
+            clone_work(c);
+        if (atomic_load(&c->failed))
+            goto out;
+    } else {
+        if (ftruncate(c->img, (off_t)c->size) < 0) {
+            set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
+            goto out;
+        }
+        atomic_store(&c->clone_ready, 1);
     }
     if (src->fd >= 0)
         posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -776,6 +1000,14 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     c->nchunks = (c->nblocks + c->bpc - 1) / c->bpc;
     c->st = calloc(c->nblocks ? c->nblocks : 1, 1);
     int nomem = !c->st;
+    uint32_t stash_bytes = opts->stash_bytes ? opts->stash_bytes : STASH_BYTES;
+    if (c->have_parent && c->bs <= stash_bytes) {
+        c->maxslot = stash_bytes / c->bs;
+        c->maxsent = c->maxslot * 4;
+        c->stash = malloc(stash_bytes);
+        c->sent = malloc(c->maxsent * sizeof(*c->sent));
+        nomem |= !c->stash || !c->sent;
+    }
     for (int t = 0; t < NTHREADS; t++) {
         wk[t].c = c;
         wk[t].w.a = bk_big_alloc(chunk);
@@ -805,33 +1037,55 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
 
     for (int attempt = 0;; attempt++) {
         double t1 = now_mono();
-        if (run_phase(c, wk, chunk_backup) < 0)
-            goto out;
+        int prc = run_phase(c, wk, chunk_backup);
         double t2 = now_mono();
-        if (fsync_image(c) < 0)
+        if (clone_started) {
+            pthread_join(clone_th, NULL);
+            clone_started = 0;
+            log_debug("delta: clone %.3f s (beside the pass)", c->clone_secs);
+        }
+        if (prc < 0 || atomic_load(&c->failed))
+            goto out;
+        uint64_t nstash = c->nsent, ndefer = 0;
+        if (stash_flush(c) < 0)
+            goto out;
+        start_writeback(c, 0, c->nblocks);
+        for (uint64_t i = 0; i < c->nblocks; i++)
+            ndefer += (c->st[i] & S_DEFER) != 0;
+        stats->blocks_held += nstash;
+        stats->blocks_reread += ndefer;
+        if (ndefer && run_phase(c, wk, chunk_deferred) < 0)
             goto out;
         double t3 = now_mono();
-        if (run_phase(c, wk, chunk_readback) < 0)
+        if (flush_image_data(c) < 0)
             goto out;
-        log_debug("delta: pass %.3f s, fsync %.3f s, read-back %.3f s", t2 - t1, t3 - t2,
-                  now_mono() - t3);
+        double t4 = now_mono();
+        struct fsyncer fs;
+        fsync_start(&fs, c);
+        prc = run_phase(c, wk, chunk_readback);
+        double t5 = now_mono();
         uint64_t bad = 0;
         int mismatch = 0;
-        if (opts->verify == BK_VERIFY_FULL) {
+        if (prc == 0 && opts->verify == BK_VERIFY_FULL) {
             c->have_bad = 0;
-            if (run_phase(c, wk, chunk_full) < 0)
-                goto out;
-            if (c->have_bad && c->bad_written) {
-                set_err(c, "verification failed: %s: offset %" PRIu64
-                        ": image differs from source", c->path, c->bad_off);
-                goto out;
-            }
+            prc = run_phase(c, wk, chunk_full);
             mismatch = c->have_bad;
             bad = c->bad_off;
-        } else if (opts->verify != BK_VERIFY_OFF) {
+        } else if (prc == 0 && opts->verify != BK_VERIFY_OFF) {
             mismatch = sample_unchanged(c, &wk[0].w, &bad);
             if (mismatch < 0)
-                goto out;
+                prc = -1;
+        }
+        double t6 = now_mono();
+        if (fsync_finish(&fs) < 0 || prc < 0)
+            goto out;
+        log_debug("delta: pass %.3f s, held during the clone %" PRIu64 " blocks, read again "
+                  "%" PRIu64 ", written %.3f s; data to disk %.3f s, read-back %.3f s, verify "
+                  "%.3f s, fsync wait %.3f s", t2 - t1, nstash, ndefer, t3 - t2, t4 - t3, t5 - t4, t6 - t5, now_mono() - t6);
+        if (opts->verify == BK_VERIFY_FULL && c->have_bad && c->bad_written) {
+            set_err(c, "verification failed: %s: offset %" PRIu64
+                    ": image differs from source", c->path, c->bad_off);
+            goto out;
         }
         if (!mismatch)
             break;
@@ -878,11 +1132,15 @@ out:
     } else if (!c->have_err) {
         snprintf(err, errlen, "backup failed: %s: unknown error", c->path);
     }
+    if (clone_started)
+        pthread_join(clone_th, NULL);
     for (int t = 0; t < NTHREADS; t++) {
         free(wk[t].w.a);
         free(wk[t].w.b);
     }
     free(c->st);
+    free(c->stash);
+    free(c->sent);
     sums_free(&c->ps);
     sums_free(&c->ns);
     if (c->img >= 0)

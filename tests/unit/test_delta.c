@@ -4,6 +4,7 @@
  * image that no longer matches its sums, and sources with change lists. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,38 @@ static int t_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *arg,
     return 0;
 }
 
+/* The clone gate: a before_clone hook that holds the clone back until the
+ * source has been read to its end, then changes one block of the source
+ * (as if it were written to during the backup). */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_open;
+static const char *gate_change;     /* file and block to change, or NULL */
+static uint64_t gate_block;
+
+static void write_random(const char *name, uint64_t off, uint64_t len);
+
 static ssize_t t_pread(struct bk_source *s, void *buf, size_t len, uint64_t off)
 {
-    return pread(s->fd, buf, len, (off_t)off);
+    ssize_t r = pread(s->fd, buf, len, (off_t)off);
+    if (r > 0 && off + (uint64_t)r >= s->size) {
+        pthread_mutex_lock(&gate_mu);
+        gate_open = 1;
+        pthread_cond_broadcast(&gate_cv);
+        pthread_mutex_unlock(&gate_mu);
+    }
+    return r;
+}
+
+static void hold_clone(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_open)
+        pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+    if (gate_change)
+        write_random(gate_change, gate_block * BS, BS);
 }
 
 static const struct bk_source_ops t_ops = { .type = "test", .changed = t_changed, .pread = t_pread };
@@ -309,6 +339,40 @@ int main(void)
     write_random("src", 14 * BS, 10);
     ok(backup("src", "c4", "c3", BK_VERIFY_DEFAULT, &st, ext, 1, 1) == 0 && files_equal("src", "c4") &&
        st.bytes_written == BS, "full flag: everything compared, one block written");
+
+    /* the clone held back until the whole source is read: the stash holds
+     * two changed blocks (and the zero block), the others are read again
+     * after the clone; one of those changed in the meantime */
+    {
+        write_random("hs", 0, 32 * BS);
+        ok(backup("hs", "h1", NULL, BK_VERIFY_DEFAULT, &st, NULL, 0, 0) == 0, "held clone: base");
+        write_random("hs", 1 * BS, BS);
+        write_random("hs", 5 * BS, BS);
+        write_random("hs", 9 * BS, BS);
+        write_random("hs", 13 * BS, BS);
+        write_random("hs", 20 * BS, BS);
+        write_zero("hs", 25 * BS, BS);
+        struct tsrc th;
+        src_open(&th, "hs");
+        gate_open = 0;
+        gate_change = "hs";
+        gate_block = 13;
+        struct bk_delta_opts oh = { .stash_bytes = 2 * BS, .before_clone = hold_clone };
+        char herr[512] = "";
+        int rc = delta_backup(dfd, dir, "h2", "h1", &th.s, &oh, &st, herr, sizeof herr);
+        if (rc < 0)
+            fprintf(stderr, "# delta_backup h2: %s\n", herr);
+        close(th.s.fd);
+        gate_change = NULL;
+        ok(rc == 0 && st.blocks_held == 3 && st.blocks_reread == 3,
+           "held clone: 2 blocks and a zero block stashed, 3 blocks read again");
+        ok(files_equal("hs", "h2") && sums_match("h2"),
+           "held clone: image and sums take the block changed meanwhile");
+        ok(st.bytes_written == 5 * BS && st.bytes_punched == BS && is_hole("h2", 25 * BS),
+           "held clone: 5 blocks written once, the zero block punched");
+        ok(st.bytes_read == 32 * BS + 3 * BS, "held clone: only the 3 blocks read twice");
+        ok(sums_match("h1") && !files_equal("hs", "h1"), "held clone: parent untouched");
+    }
 
     /* errors: existing revision name; missing parent */
     char err[512] = "";
