@@ -88,6 +88,7 @@ struct ctx {
     const struct bk_delta_opts *opts;
     struct stash_ent *sent;
     uint32_t nsent, maxsent, nslot, maxslot;
+    uint64_t rb_pos, rb_advised, rb_done;   /* read-back look-ahead (under mu) */
     int redo;                   /* compare everything against the image */
     uint8_t *st;
 
@@ -463,15 +464,32 @@ static int chunk_deferred(struct ctx *c, struct wbuf *w, uint64_t first, uint64_
     return 0;
 }
 
+/* The read-back's blocks are scattered (1% of the image, say): reading
+ * them one by one, two at a time, leaves the disk idle between requests.
+ * So the blocks still to be read are asked for (WILLNEED) in image order,
+ * READBACK_AHEAD written blocks ahead of those read back so far. done: the
+ * blocks the caller has just read back. */
+#define READBACK_AHEAD 64
+
+static void readback_ahead(struct ctx *c, uint64_t done)
+{
+    pthread_mutex_lock(&c->mu);
+    c->rb_done += done;
+    while (c->rb_pos < c->nblocks && c->rb_advised < c->rb_done + READBACK_AHEAD) {
+        uint64_t i = c->rb_pos++;
+        if (!(c->st[i] & S_WRITTEN))
+            continue;
+        posix_fadvise(c->img, (off_t)blk_off(c, i), (off_t)blk_len(c, i), POSIX_FADV_WILLNEED);
+        c->rb_advised++;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* Pass 4: every block written or punched in this run reads back as hashed. */
 static int chunk_readback(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
 {
     uint64_t end = first + n, base = blk_off(c, first);
-    /* queue all of this chunk's reads with the disk at once */
-    for (uint64_t i = first; i < end; i++)
-        if (c->st[i] & S_WRITTEN)
-            posix_fadvise(c->img, (off_t)blk_off(c, i), (off_t)blk_len(c, i),
-                          POSIX_FADV_WILLNEED);
+    uint64_t nread = 0;
     for (uint64_t i = first; i < end;) {
         if (!(c->st[i] & (S_WRITTEN | S_PUNCHED))) {
             i++;
@@ -494,8 +512,10 @@ static int chunk_readback(struct ctx *c, struct wbuf *w, uint64_t first, uint64_
                 return -1;
             }
         }
+        nread += j - i;
         i = j;
     }
+    readback_ahead(c, nread);
     return 0;
 }
 
@@ -1062,6 +1082,8 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
         double t4 = now_mono();
         struct fsyncer fs;
         fsync_start(&fs, c);
+        c->rb_pos = c->rb_advised = c->rb_done = 0;
+        readback_ahead(c, 0);
         prc = run_phase(c, wk, chunk_readback);
         double t5 = now_mono();
         uint64_t bad = 0;
