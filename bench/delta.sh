@@ -8,6 +8,7 @@
 #   BENCH_SIZE   source size (default 4G)
 #   BENCH_RUNS   runs per measurement, median reported (default 5)
 #   BENCH_BIG=1  afterwards also a 16G run (linear time, flat memory)
+#   BENCH_MAIN=0 skip the BENCH_SIZE run (with BENCH_BIG=1: only the 16G one)
 #   BENCH_TMP    scratch directory parent (default /var/tmp)
 #   BACKY_BUILD  build directory with bin/ (default build)
 set -eu
@@ -78,6 +79,22 @@ print(len(picks) * bs)
 EOF
 }
 
+# phases NAME: the phase times the backup just measured logged (-v), as
+# NAME.clone / .pass / .after (everything after the pass) in the results
+phases() {
+    python3 - "$1" "$SCRATCH/cmd.log" >>"$RES" <<'EOF'
+import re, sys
+name, log = sys.argv[1], open(sys.argv[2]).read()
+c = re.findall(r"delta: clone ([0-9.]+) s", log)
+p = re.findall(r"delta: pass ([0-9.]+) s, .*?written ([0-9.]+) s; data to disk ([0-9.]+) s, "
+               r"read-back ([0-9.]+) s, verify ([0-9.]+) s, fsync wait ([0-9.]+) s", log)
+if c and p:
+    print("%s.clone %s 0" % (name, c[-1]))
+    print("%s.pass %s 0" % (name, p[-1][0]))
+    print("%s.after %.6f 0" % (name, sum(float(x) for x in p[-1][1:])))
+EOF
+}
+
 last() { readlink "$M/job/last"; }
 first() { basename "$(ls -tr "$M"/job/*.rev | head -n 1)" .rev; }
 
@@ -107,21 +124,25 @@ run_suite() {
         measure "$tag.rsync" rsync --inplace --no-whole-file --ignore-times "$M/src" "$M/clone"
         rm -f "$M/clone"
         warm "$M/src"
-        measure "$tag.backup_cache_default" "$BIN/backy-backup" -b "$M/job" daily
+        measure "$tag.backup_cache_default" "$BIN/backy-backup" -v -b "$M/job" daily
+        phases "$tag.backup_cache_default"
         sync
         echo "$tag.exclusive_bytes $(btrfs filesystem du --raw "$M/job/$(last)" | awk 'NR == 2 { print $2 }') 0" >>"$RES"
 
         seed=$((seed + 1)); change "$M/src" "$tag$seed" >/dev/null
         warm "$M/src"
-        measure "$tag.backup_cache_off" "$BIN/backy-backup" -b "$M/job" --verify=off daily
+        measure "$tag.backup_cache_off" "$BIN/backy-backup" -v -b "$M/job" --verify=off daily
+        phases "$tag.backup_cache_off"
 
         seed=$((seed + 1)); change "$M/src" "$tag$seed" >/dev/null
         drop
-        measure "$tag.backup_cold_default" "$BIN/backy-backup" -b "$M/job" daily
+        measure "$tag.backup_cold_default" "$BIN/backy-backup" -v -b "$M/job" daily
+        phases "$tag.backup_cold_default"
 
         seed=$((seed + 1)); change "$M/src" "$tag$seed" >/dev/null
         drop
-        measure "$tag.backup_cold_off" "$BIN/backy-backup" -b "$M/job" --verify=off daily
+        measure "$tag.backup_cold_off" "$BIN/backy-backup" -v -b "$M/job" --verify=off daily
+        phases "$tag.backup_cold_off"
 
         # (4) a full first backup (page cache), restores
         rm -rf "$M/full"
@@ -145,7 +166,9 @@ run_suite() {
     done
 }
 
-run_suite "$SIZE_B" main
+if [ "${BENCH_MAIN:-1}" = 1 ]; then
+    run_suite "$SIZE_B" main
+fi
 if [ "${BENCH_BIG:-0}" = 1 ]; then
     big=$(bytes 16G)
     testenv_cleanup "$SCRATCH" >/dev/null 2>&1 || true

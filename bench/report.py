@@ -75,8 +75,19 @@ def report(vals, rss, tag, size):
                 "backup_cold_default", "backup_full")) / 1024
     row("peak RSS of backy-backup", peak, "MiB", None, "< %.0f MiB" % (64 + sums_mib),
         peak < 64 + sums_mib)
+    for name, label in (("backup_cache_off", "page cache, verify off"),
+                        ("backup_cache_default", "page cache, verify default"),
+                        ("backup_cold_off", "cold, verify off"),
+                        ("backup_cold_default", "cold, verify default")):
+        if vals.get(tag + "." + name + ".pass"):
+            row("  phases of incremental, %s: clone (beside the pass) / pass / after the pass"
+                % label, 0, "phases", "%.3f / %.3f / %.3f s" % (
+                    med(name + ".clone"), med(name + ".pass"), med(name + ".after")))
     ok_all = True
     for label, value, unit, ratio, goal, ok in rows:
+        if unit == "phases":
+            print("%s: %s" % (label, ratio))
+            continue
         v = "%.3f %s" % (value, unit) if unit in ("s", "x") else "%.1f %s" % (value, unit)
         met = "" if ok is None else ("yes" if ok else "NO")
         ok_all &= ok is not False
@@ -87,9 +98,14 @@ def report(vals, rss, tag, size):
 def main(argv):
     vals, rss = load(argv[1])
     size = int(argv[2])
-    ok = report(vals, rss, "main", size)
-    if argv[3] == "1" and any(k.startswith("big.") for k in vals):
+    have_main = any(k.startswith("main.") for k in vals)
+    have_big = argv[3] == "1" and any(k.startswith("big.") for k in vals)
+    ok = True
+    if have_main:
+        ok &= report(vals, rss, "main", size)
+    if have_big:
         ok &= report(vals, rss, "big", 16 << 30)
+    if have_main and have_big:
         for n in ("backup_cache_default", "backup_full"):
             a = statistics.median(vals["main." + n])
             b = statistics.median(vals["big." + n])
