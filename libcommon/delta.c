@@ -73,6 +73,7 @@ enum cmp_method { CMP_ZERO, CMP_SUMS, CMP_IMAGE };
 struct ctx {
     int dirfd;
     char path[4096];            /* dir/new_id, for messages */
+    char ppath[4096];           /* dir/parent_id, for messages */
     struct bk_source *src;
     int img, pfd;
     uint64_t size, psize;
@@ -180,17 +181,24 @@ static int src_read(struct ctx *c, void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-static int img_read(struct ctx *c, void *buf, size_t len, uint64_t off)
+/* Read [off, off+len) of fd (named what/name in errors), zeros past its end. */
+static int read_padded(struct ctx *c, int fd, uint64_t fsize, const char *what,
+                       const char *name, void *buf, size_t len, uint64_t off)
 {
-    ssize_t r = bk_pread_full(c->img, buf, len, (off_t)off);
+    ssize_t r = off < fsize ? bk_pread_full(fd, buf, len, (off_t)off) : 0;
     if (r < 0) {
-        set_err(c, "cannot read image: %s: offset %" PRIu64 ": %s", c->path, off,
+        set_err(c, "cannot read %s: %s: offset %" PRIu64 ": %s", what, name, off,
                 strerror(errno));
         return -1;
     }
     if ((size_t)r < len)
         memset((char *)buf + r, 0, len - (size_t)r);
     return 0;
+}
+
+static int img_read(struct ctx *c, void *buf, size_t len, uint64_t off)
+{
+    return read_padded(c, c->img, UINT64_MAX, "image", c->path, buf, len, off);
 }
 
 /* The parent's content at [off, off+len) as the image holds it before this
@@ -201,15 +209,7 @@ static int base_read(struct ctx *c, void *buf, size_t len, uint64_t off)
 {
     if (c->redo || c->pfd < 0)
         return img_read(c, buf, len, off);
-    ssize_t r = off < c->psize ? bk_pread_full(c->pfd, buf, len, (off_t)off) : 0;
-    if (r < 0) {
-        set_err(c, "cannot read parent image: %s: offset %" PRIu64 ": %s", c->path, off,
-                strerror(errno));
-        return -1;
-    }
-    if ((size_t)r < len)
-        memset((char *)buf + r, 0, len - (size_t)r);
-    return 0;
+    return read_padded(c, c->pfd, c->psize, "parent image", c->ppath, buf, len, off);
 }
 
 static int img_write(struct ctx *c, const void *buf, size_t len, uint64_t off)
@@ -794,7 +794,7 @@ static int clone_parent(struct ctx *c, struct bk_delta_stats *stats)
             size_t l = (size_t)(h - in) < CHUNK_BYTES ? (size_t)(h - in) : CHUNK_BYTES;
             ssize_t got = bk_pread_full(c->pfd, buf, l, in);
             if (got <= 0) {
-                set_err(c, "cannot read parent image: %s: %s", c->path,
+                set_err(c, "cannot read parent image: %s: %s", c->ppath,
                         got < 0 ? strerror(errno) : "unexpected end of file");
                 free(buf);
                 return -1;
@@ -974,11 +974,11 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
         goto out;
     }
     if (c->have_parent) {
+        snprintf(c->ppath, sizeof(c->ppath), "%s/%s", dir ? dir : ".", parent_id);
         c->pfd = openat(dirfd, parent_id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat sb;
         if (c->pfd < 0 || fstat(c->pfd, &sb) < 0) {
-            set_err(c, "cannot open parent image: %s/%s: %s", dir ? dir : ".", parent_id,
-                    strerror(errno));
+            set_err(c, "cannot open parent image: %s: %s", c->ppath, strerror(errno));
             goto out;
         }
         c->psize = (uint64_t)sb.st_size;
