@@ -257,12 +257,44 @@ int rev_parse(const char *buf, size_t len, const char *name, struct bk_rev *rev,
     const char *bt = ynode_str(root, "backend_type");
     if (bt && *bt)
         rev->backend_type = bk_strdup(bt);
+    /* The verify record is advisory: one that cannot be read counts as no
+     * check at all, never as a reason to hide the revision. */
+    if ((n = ynode_get(root, "verify")) && n->kind == Y_MAP) {
+        const char *r = ynode_str(n, "result");
+        const char *t = ynode_str(n, "time");
+        const char *db = ynode_str(n, "damaged_blocks");
+        int res = r ? bk_verify_result_parse(r) : -1;
+        double vt;
+        if (res > 0 && t && bk_parse_time(t, &vt) == 0) {
+            rev->verify_result = res;
+            rev->verify_time = vt;
+            if (db && *db && bk_parse_u64(db, &rev->verify_damaged) < 0)
+                rev->verify_damaged = 0;
+        }
+    }
     ynode_free(root);
     return 0;
 bad:
     snprintf(err, errlen, "%s: %s", name, what);
     ynode_free(root);
     rev_free(rev);
+    return -1;
+}
+
+static const char *const verify_names[] = {"", "good", "damaged", "unverifiable"};
+
+const char *bk_verify_result_name(int result)
+{
+    if (result < 0 || result > BK_VERIFY_UNVERIFIABLE)
+        return "";
+    return verify_names[result];
+}
+
+int bk_verify_result_parse(const char *s)
+{
+    for (int i = BK_VERIFY_GOOD; i <= BK_VERIFY_UNVERIFIABLE; i++)
+        if (!strcmp(s, verify_names[i]))
+            return i;
     return -1;
 }
 
@@ -287,6 +319,13 @@ char *rev_format(const struct bk_rev *rev)
     fprintf(f, "  bytes_written: %llu\n", (unsigned long long)rev->bytes_written);
     if (rev->complete)
         fprintf(f, "  duration: %.6f\n", rev->duration);
+    if (rev->verify_result != BK_VERIFY_NONE) {
+        char vt[64];
+        bk_fmt_time_iso(rev->verify_time, vt, sizeof vt);
+        fprintf(f, "verify:\n  time: %s\n  result: %s\n  damaged_blocks: %llu\n", vt,
+                bk_verify_result_name(rev->verify_result),
+                (unsigned long long)rev->verify_damaged);
+    }
     if (rev->ntags == 0) {
         fputs("tags: []\n", f);
     } else {

@@ -7,6 +7,10 @@
  *   JOBDIR/ID.*     further per-revision files (ID.sums, ...)
  *   JOBDIR/last, JOBDIR/last.rev   symlinks to the newest complete revision
  *
+ *   verify: {time, result: good|damaged|unverifiable, damaged_blocks}
+ *                   the last check of the image against its sums (backy
+ *                   verify, the scheduler's scrub); backy 2.0 ignores it
+ *
  * A revision without stats.duration is incomplete. Timestamps are UTC;
  * naive timestamps (no zone) written by backy 2.0 mean UTC. */
 #ifndef BACKY_REVISION_H
@@ -18,6 +22,14 @@
 
 #define BK_ID_MAX 65
 
+/* The last recorded check of a revision's image against its sums. */
+enum bk_verify_result {
+    BK_VERIFY_NONE = 0,       /* never checked (or no record) */
+    BK_VERIFY_GOOD,           /* every block matched its sum */
+    BK_VERIFY_DAMAGED,        /* blocks differ: the revision is quarantined */
+    BK_VERIFY_UNVERIFIABLE,   /* no sums to check against (backy 2.0) */
+};
+
 struct bk_rev {
     char id[BK_ID_MAX];
     char parent[BK_ID_MAX];   /* "" when none */
@@ -28,7 +40,19 @@ struct bk_rev {
     double duration;          /* seconds */
     uint64_t bytes_written;
     char *backend_type;       /* kept as read, NULL if absent */
+    int verify_result;        /* enum bk_verify_result, from "verify:" */
+    double verify_time;       /* when it was checked, 0 if never */
+    uint64_t verify_damaged;  /* damaged blocks found by that check */
 };
+
+/* A damaged revision is quarantined: never a parent, refused by restore,
+ * find and send without --force. */
+static inline int rev_quarantined(const struct bk_rev *rev)
+{
+    return rev->verify_result == BK_VERIFY_DAMAGED;
+}
+const char *bk_verify_result_name(int result);   /* "good", ... ; "" for NONE */
+int bk_verify_result_parse(const char *s);        /* -1 if unknown */
 
 /* All revisions of a directory, oldest first (by timestamp, then ID). */
 struct bk_store {

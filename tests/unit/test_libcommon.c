@@ -146,6 +146,40 @@ static void test_rev_roundtrip(void)
         }
     }
     tap_ok(allbad, "corrupt .rev documents are refused with the file named");
+
+    /* the verify record: written, read back, and lenient when unreadable */
+    struct bk_rev v = {0};
+    strcpy(v.id, "Q5N5Ng5kFzNFVv6FDDDCHi");
+    v.timestamp = 1446667772.0;
+    v.complete = 1;
+    v.duration = 1;
+    v.verify_result = BK_VERIFY_DAMAGED;
+    v.verify_time = 1764637200.5;
+    v.verify_damaged = 3;
+    y = rev_format(&v);
+    tap_ok(strstr(y, "verify:\n") && strstr(y, "  result: damaged\n") &&
+               rev_parse(y, strlen(y), "v.rev", &q, err, sizeof err) == 0 &&
+               q.verify_result == BK_VERIFY_DAMAGED && rev_quarantined(&q) &&
+               q.verify_damaged == 3 && q.verify_time > 1764637200.4 && q.verify_time < 1764637200.6,
+           "a verify record reads back as written; damaged means quarantined");
+    free(y);
+    rev_free(&q);
+    v.verify_result = BK_VERIFY_NONE;
+    y = rev_format(&v);
+    tap_ok(!strstr(y, "verify") && rev_parse(y, strlen(y), "v.rev", &q, err, sizeof err) == 0 &&
+               q.verify_result == BK_VERIFY_NONE && !rev_quarantined(&q),
+           "no verify record is written for a revision never checked");
+    free(y);
+    rev_free(&q);
+    const char *oddv = "uuid: Q5N5Ng5kFzNFVv6FDDDCHi\ntimestamp: 2015-11-04 20:09:32\n"
+                       "verify: {time: 2026-12-02 01:00:00, result: splendid}\n";
+    tap_ok(rev_parse(oddv, strlen(oddv), "o.rev", &q, err, sizeof err) == 0 &&
+               q.verify_result == BK_VERIFY_NONE,
+           "an unreadable verify record counts as no check, the revision stays listed");
+    rev_free(&q);
+    tap_ok(!strcmp(bk_verify_result_name(BK_VERIFY_UNVERIFIABLE), "unverifiable") &&
+               bk_verify_result_parse("good") == BK_VERIFY_GOOD && bk_verify_result_parse("x") < 0,
+           "verify result names");
 }
 
 static void writefile(const char *dir, const char *name, const char *s)
