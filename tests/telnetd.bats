@@ -125,41 +125,132 @@ start_telnetd() {
     assert_output_not_contains "| web1"
 }
 
-@test "telnetd: idle clients do not block others; the client limit holds" {
+@test "telnetd: when all slots are taken, the client waiting longest for a line gives way" {
     start_telnetd -m 4
-    # three idle clients that never send anything
-    for i in 1 2 3; do
+    # four idle clients that never send anything take every slot
+    for i in 1 2 3 4; do
         sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle$i" 2>&1 3>&- &
         track_pid $!
+        wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx $i"
     done
-    wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx 3"
+    # a fifth is served, and the first idle one was dropped for it
     run telnet_cmd "$PORT" "jobs web1"
     assert_output_contains "| web1"
-    # a fifth client while four are connected is refused
-    sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle4" 2>&1 3>&- &
-    track_pid $!
-    wait_for 10 sh -c "grep -c ' connected' '$T/telnetd.out' | grep -qx 5"
-    run python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-buf = b""
-while True:
-    c = s.recv(4096)
-    if not c:
-        break
-    buf += c
-print(buf.decode())' "$PORT"
-    assert_output_contains "error: too many clients"
+    wait_for 10 grep -q "all slots are taken and you sent no command" "$T/idle1"
+    run cat "$T/idle4"
+    assert_output_not_contains "all slots are taken"
     kill -0 "$TPID"
 }
 
-@test "telnetd: idle clients are dropped after the idle timeout" {
+@test "telnetd: a client without a complete line is dropped after the line timeout" {
     start_telnetd -t 1
     sleep 60 | nc 127.0.0.1 "$PORT" >"$T/idle" 2>&1 3>&- &
     track_pid $!
-    wait_for 15 grep -q "idle timeout" "$T/idle"
+    wait_for 15 grep -q "no command within the line timeout" "$T/idle"
     run telnet_cmd "$PORT" "jobs web2"
     assert_output_contains "| web2"
+}
+
+@test "telnetd: single bytes do not extend the line timeout (trickling client)" {
+    start_telnetd -t 2
+    # one byte every 0.3 s, never a line end: must be dropped after about 2 s
+    run timeout 30 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+t0 = time.time()
+try:
+    while time.time() - t0 < 20:
+        s.sendall(b"j")
+        time.sleep(0.3)
+except OSError:
+    pass
+s.settimeout(5)
+buf = b""
+try:
+    while True:
+        c = s.recv(4096)
+        if not c:
+            break
+        buf += c
+except OSError:
+    pass
+print("dropped after %.1f s" % (time.time() - t0))
+print(buf.decode(errors="replace"))' "$PORT"
+    assert_output_contains "no command within the line timeout"
+    # dropped well before the 20 s the client would have gone on
+    [[ "$output" =~ dropped\ after\ ([0-9]+) ]]
+    [ "${BASH_REMATCH[1]}" -lt 10 ]
+}
+
+@test "telnetd: every connection ends after its lifetime, even a busy one" {
+    start_telnetd -L 2
+    run timeout 30 python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+t0 = time.time()
+buf = b""
+try:
+    while time.time() - t0 < 20:
+        s.sendall(b"help\r\n")
+        time.sleep(0.2)
+        s.settimeout(0.05)
+        try:
+            c = s.recv(65536)
+            if not c:
+                break
+            buf += c
+        except socket.timeout:
+            pass
+except OSError:
+    pass
+print("ended after %.1f s" % (time.time() - t0))
+print(buf.decode(errors="replace")[-200:])' "$PORT"
+    assert_output_contains "connection lifetime over"
+    [[ "$output" =~ ended\ after\ ([0-9]+) ]]
+    [ "${BASH_REMATCH[1]}" -lt 10 ]
+}
+
+@test "telnetd: jobs keeps answering while 1000 connections and 64 trickling clients hold on" {
+    start_telnetd
+    # the flood: 1000 idle connections and 64 clients sending a byte every
+    # 0.5 s, all on 127.0.0.1, for at most 40 s (then it stops by itself)
+    timeout 60 python3 -c '
+import resource, socket, sys, threading, time
+port = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+idle, trick = [], []
+for i in range(1000):
+    try:
+        idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    except OSError:
+        pass
+for i in range(64):
+    try:
+        trick.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+    except OSError:
+        pass
+open(sys.argv[2], "w").write("%d %d\n" % (len(idle), len(trick)))
+t0 = time.time()
+while time.time() - t0 < 40:
+    for s in trick:
+        try:
+            s.send(b"x")
+        except OSError:
+            pass
+    time.sleep(0.5)
+' "$PORT" "$T/flood.ready" 3>&- &
+    FLOOD=$!
+    track_pid "$FLOOD"
+    wait_for 60 test -s "$T/flood.ready"
+    run cat "$T/flood.ready"
+    assert_equal "$output" "1000 64"
+    # an operator's jobs keeps being answered, ten times in a row
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        run timeout 10 sh -c "printf 'jobs web1\r\n' | nc -q 3 127.0.0.1 $PORT"
+        assert_output_contains "| web1"
+    done
+    kill -0 "$TPID"
+    kill "$FLOOD" 2>/dev/null || true
 }
 
 @test "telnetd: as root it runs as nobody; missing status file is reported" {

@@ -7,9 +7,15 @@
  * One process, one poll loop, non-blocking sockets. Every client has a
  * bounded input line, and while a reply is still being sent no further
  * input is consumed, so a client that does not read costs at most one
- * reply. Idle clients are dropped; beyond max-clients new ones are told so
- * and closed. Telnet negotiation (IAC ...) is parsed and every option
- * refused, so clients stay in line mode with local echo.
+ * reply. Telnet negotiation (IAC ...) is parsed and every option refused,
+ * so clients stay in line mode with local echo (libcommon/telnetproto.c).
+ *
+ * No client can hold a slot for long without being served: each must send
+ * a complete line within the line deadline (-t) of its connection or of
+ * the previous answer (single bytes do not extend it), and every
+ * connection ends after its lifetime (-L). When all slots are taken, a new
+ * connection takes the slot of the client that has waited longest for a
+ * complete line, so idle or trickling clients cannot lock others out.
  *
  * Privileges: the listening sockets are made first; then the sandbox
  * switches to an unprivileged user (nobody unless -u says otherwise) and
@@ -41,25 +47,28 @@
 #include "backy/sandbox.h"
 #include "backy/statusfile.h"
 #include "backy/table.h"
+#include "backy/telnetproto.h"
 #include "backy/util.h"
 
 #define PROMPT "backy-2.0 % "
-#define MAX_LINE 1024            /* longest command line */
 #define RAW_BUF 4096             /* one read() */
 #define OUT_SOFT (256 * 1024)    /* stop consuming input above this much pending output */
 #define MAX_LISTEN 16
 
 static const char usage[] =
     "usage: backy-telnetd [-c CONFIG | -s STATUSFILE] [-a ADDRS] [-p PORT] [-u USER]\n"
-    "                     [-t IDLE_SECONDS] [-m MAX_CLIENTS] [-l LOGFILE] [-v] [-h]\n"
+    "                     [-t SECONDS] [-L SECONDS] [-m MAX_CLIENTS] [-l LOGFILE] [-v] [-h]\n"
     "Read-only telnet shell over the scheduler's status file.\n"
     "  -c CONFIG        take status-file, telnet-addrs, telnet-port, telnet-user from CONFIG\n"
     "  -s STATUSFILE    the status file (default: from CONFIG, /srv/backy/status)\n"
     "  -a ADDRS         comma-separated addresses to listen on (default \"127.0.0.1, ::1\")\n"
     "  -p PORT          TCP port (default 6023)\n"
     "  -u USER          user to run as when started as root (default nobody)\n"
-    "  -t SECONDS       drop clients idle this long (default 600)\n"
-    "  -m N             at most N clients at once (default 64)\n";
+    "  -t SECONDS       a client must send a complete line within this time of connecting\n"
+    "                   or of the previous answer, or is dropped (default 600)\n"
+    "  -L SECONDS       drop every connection after this time (default 3600)\n"
+    "  -m N             at most N clients at once (default 64); when all are taken, a new\n"
+    "                   client takes the slot of the one waiting longest for a line\n";
 
 static const struct sb_policy policy_tmpl = {
     .name = "backy-telnetd",
@@ -69,23 +78,17 @@ static const struct sb_policy policy_tmpl = {
     .run_as_user = BK_DEFAULT_TELNET_USER,
 };
 
-enum iac_state { S_DATA, S_IAC, S_OPT, S_SB, S_SB_IAC };
-
 struct client {
     int fd;
     char peer[64];
     unsigned char raw[RAW_BUF];
     size_t raw_len, raw_off;
-    char line[MAX_LINE + 1];
-    size_t line_len;
-    int overflow;                /* discarding the rest of an overlong line */
-    int after_cr;                /* swallow the LF or NUL after a CR */
-    enum iac_state iac;
-    unsigned char iac_cmd;
+    struct tn_parser in;
     char *out;
     size_t out_len, out_off, out_cap;
     int closing;                 /* close once out is sent */
-    time_t last_active;
+    time_t connected;            /* for the lifetime */
+    time_t line_since;           /* connection or previous answer: the line deadline runs from here */
 };
 
 static const char *status_path = NULL;
@@ -96,7 +99,8 @@ static char status_err[512];
 static struct client **clients;
 static size_t nclients;
 static long max_clients = 64;
-static long idle_timeout = 600;
+static long line_timeout = 600;
+static long lifetime = 3600;
 static volatile sig_atomic_t stop;
 
 static void on_term(int sig)
@@ -190,19 +194,6 @@ static void fmt_time(double t, char *buf, size_t len)
         strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm);
 }
 
-/* Printable form of client input for error messages. */
-static void sanitize(const char *in, char *out, size_t len)
-{
-    size_t o = 0;
-    for (; *in && o + 4 < len; in++)
-        out[o++] = isprint((unsigned char)*in) ? *in : '?';
-    if (*in && o + 4 <= len) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 /* ---- commands ----------------------------------------------------- */
 
 static void cmd_jobs(struct client *c, const char *arg)
@@ -214,7 +205,7 @@ static void cmd_jobs(struct client *c, const char *arg)
         if (rc != 0) {
             char msg[256], shown[128];
             regerror(rc, &re, msg, sizeof msg);
-            sanitize(arg, shown, sizeof shown);
+            tn_sanitize(arg, shown, sizeof shown);
             out_fmt(c, "error: bad regular expression '%s': %s\n", shown, msg);
             return;
         }
@@ -300,20 +291,9 @@ static void cmd_help(struct client *c)
 
 static void run_line(struct client *c, char *line)
 {
-    char *p = line;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    char *end = p + strlen(p);
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        *--end = '\0';
-    char *cmd = p;
-    while (*p && *p != ' ' && *p != '\t')
-        p++;
-    if (*p) {
-        *p++ = '\0';
-        while (*p == ' ' || *p == '\t')
-            p++;
-    }
+    char *cmd, *p;
+    tn_split(line, &cmd, &p);
+    c->line_since = time(NULL);
     if (!*cmd) {
         /* empty line: just a new prompt */
     } else if (!strcmp(cmd, "jobs")) {
@@ -327,7 +307,7 @@ static void run_line(struct client *c, char *line)
         return;
     } else {
         char shown[64];
-        sanitize(cmd, shown, sizeof shown);
+        tn_sanitize(cmd, shown, sizeof shown);
         out_fmt(c, "error: unknown command '%s' (try help)\n", shown);
     }
     out_add(c, PROMPT, strlen(PROMPT));
@@ -335,83 +315,21 @@ static void run_line(struct client *c, char *line)
 
 /* ---- input: telnet bytes to lines --------------------------------- */
 
-enum { IAC = 255, DONT = 254, DO = 253, WONT = 252, WILL = 251, SB = 250, SE = 240 };
-
-static void end_line(struct client *c)
-{
-    if (c->overflow) {
-        c->overflow = 0;
-        c->line_len = 0;
-        out_fmt(c, "error: line too long (at most %d bytes)\n", MAX_LINE);
-        out_add(c, PROMPT, strlen(PROMPT));
-        return;
-    }
-    c->line[c->line_len] = '\0';
-    c->line_len = 0;
-    run_line(c, c->line);
-}
-
-static void data_byte(struct client *c, unsigned char b)
-{
-    if (c->after_cr) {
-        c->after_cr = 0;
-        if (b == '\n' || b == '\0')
-            return;
-    }
-    if (b == '\r' || b == '\n') {
-        c->after_cr = b == '\r';
-        end_line(c);
-        return;
-    }
-    if (c->overflow)
-        return;
-    if (c->line_len >= MAX_LINE) {
-        c->overflow = 1;
-        return;
-    }
-    c->line[c->line_len++] = b ? (char)b : '?';
-}
-
 static void feed(struct client *c, unsigned char b)
 {
-    switch (c->iac) {
-    case S_DATA:
-        if (b == IAC)
-            c->iac = S_IAC;
-        else
-            data_byte(c, b);
+    switch (tn_feed(&c->in, b)) {
+    case TN_LINE:
+        run_line(c, c->in.line);
         break;
-    case S_IAC:
-        if (b >= WILL && b <= DONT) {
-            c->iac_cmd = b;
-            c->iac = S_OPT;
-        } else if (b == SB) {
-            c->iac = S_SB;
-        } else {
-            if (b == IAC)
-                data_byte(c, b);   /* escaped 255: a data byte */
-            c->iac = S_DATA;       /* NOP, IP, AYT, ...: ignored */
-        }
+    case TN_OVERFLOW:
+        c->line_since = time(NULL);
+        out_fmt(c, "error: line too long (at most %d bytes)\n", TN_MAX_LINE);
+        out_add(c, PROMPT, strlen(PROMPT));
         break;
-    case S_OPT: {
-        /* refuse everything: DO -> WONT, WILL -> DONT; no reply to
-         * WONT/DONT (we are in that state already), so no loops */
-        unsigned char r[3] = { IAC, 0, b };
-        if (c->iac_cmd == DO)
-            r[1] = WONT;
-        else if (c->iac_cmd == WILL)
-            r[1] = DONT;
-        if (r[1])
-            out_add(c, (const char *)r, 3);
-        c->iac = S_DATA;
+    case TN_REPLY:
+        out_add(c, (const char *)c->in.reply, sizeof c->in.reply);
         break;
-    }
-    case S_SB:
-        if (b == IAC)
-            c->iac = S_SB_IAC;
-        break;
-    case S_SB_IAC:
-        c->iac = b == SE ? S_DATA : S_SB;
+    case TN_NONE:
         break;
     }
 }
@@ -449,7 +367,6 @@ static int flush_out(struct client *c)
             return -1;
         }
         c->out_off += (size_t)w;
-        c->last_active = time(NULL);
     }
     c->out_off = c->out_len = 0;
     if (c->out_cap > 65536) { /* give back what a large reply took */
@@ -458,6 +375,13 @@ static int flush_out(struct client *c)
         c->out_cap = 0;
     }
     return 0;
+}
+
+/* A last word to a client that is about to be dropped (best effort). */
+static void say_bye(struct client *c, const char *msg)
+{
+    ssize_t w = send(c->fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
 }
 
 static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -489,6 +413,19 @@ static void accept_one(int lfd)
     char peer[64];
     peer_name(&ss, peer, sizeof peer);
     if ((long)nclients >= max_clients) {
+        /* full: the client waiting longest for a complete line gives way */
+        size_t oldest = 0;
+        for (size_t i = 1; i < nclients; i++)
+            if (clients[i]->line_since < clients[oldest]->line_since)
+                oldest = i;
+        if (nclients > 0 && !clients[oldest]->closing) {
+            say_bye(clients[oldest], "\r\nerror: all slots are taken and you sent no command, bye\r\n");
+            log_info("telnet: %s dropped for %s: all %ld slots taken", clients[oldest]->peer, peer,
+                     max_clients);
+            drop_client(oldest);
+        }
+    }
+    if ((long)nclients >= max_clients) {
         static const char msg[] = "error: too many clients, try again later\r\n";
         ssize_t w = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
@@ -505,7 +442,7 @@ static void accept_one(int lfd)
     struct client *c = bk_calloc(1, sizeof *c);
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    c->last_active = time(NULL);
+    c->connected = c->line_since = time(NULL);
     out_add(c, PROMPT, strlen(PROMPT));
     clients[nclients++] = c;
     log_debug("telnet: %s connected", c->peer);
@@ -564,6 +501,8 @@ int main(int argc, char **argv)
         { "port", required_argument, 0, 'p' },
         { "user", required_argument, 0, 'u' },
         { "idle-timeout", required_argument, 0, 't' },
+        { "line-timeout", required_argument, 0, 't' },
+        { "lifetime", required_argument, 0, 'L' },
         { "max-clients", required_argument, 0, 'm' },
         { 0, 0, 0, 0 },
     };
@@ -572,7 +511,7 @@ int main(int argc, char **argv)
     int opt;
 
     bk_setprog("backy-telnetd");
-    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:s:a:p:u:t:m:", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:s:a:p:u:t:L:m:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage))
             continue;
         switch (opt) {
@@ -581,7 +520,8 @@ int main(int argc, char **argv)
         case 'a': addrs = optarg; break;
         case 'p': port = optarg; break;
         case 'u': user = optarg; break;
-        case 't': idle_timeout = parse_num(optarg, "idle timeout", 1, 86400 * 7); break;
+        case 't': line_timeout = parse_num(optarg, "line timeout", 1, 86400 * 7); break;
+        case 'L': lifetime = parse_num(optarg, "lifetime", 1, 86400 * 7); break;
         case 'm': max_clients = parse_num(optarg, "max clients", 1, 4096); break;
         }
     }
@@ -678,7 +618,6 @@ int main(int argc, char **argv)
                 if (got > 0) {
                     c->raw_len = (size_t)got;
                     c->raw_off = 0;
-                    c->last_active = now;
                 } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
                     dead = 1;
                 }
@@ -692,11 +631,13 @@ int main(int argc, char **argv)
             }
             if (!dead && c->closing && c->out_len == c->out_off)
                 dead = 1;
-            if (!dead && now - c->last_active > idle_timeout) {
-                static const char msg[] = "\r\nerror: idle timeout, bye\r\n";
-                ssize_t w = send(c->fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void)w;
-                log_debug("telnet: %s idle for %ld s", c->peer, idle_timeout);
+            if (!dead && now - c->connected >= lifetime) {
+                say_bye(c, "\r\nerror: connection lifetime over, bye\r\n");
+                log_debug("telnet: %s connected for %ld s", c->peer, lifetime);
+                dead = 1;
+            } else if (!dead && now - c->line_since >= line_timeout) {
+                say_bye(c, "\r\nerror: no command within the line timeout, bye\r\n");
+                log_debug("telnet: %s sent no complete line for %ld s", c->peer, line_timeout);
                 dead = 1;
             }
             if (dead)
