@@ -2,7 +2,7 @@
 # Installs what backy needs to build and test on Debian 12 (run as root).
 # Idempotent: installs only the packages that are missing.
 set -eu
-PKGS="build-essential pkg-config libyaml-dev libjansson-dev libseccomp-dev libcap-dev
+PKGS="build-essential pkg-config clang libyaml-dev libjansson-dev libseccomp-dev libcap-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux
  ceph-mon ceph-osd ceph-common python3-rbd python3

@@ -1,30 +1,64 @@
 #!/bin/sh
 # run.sh - build the libFuzzer harnesses of the outside-input parsers with
-# clang (ASan + UBSan) and run each for FUZZ_SECONDS (default 30) on a copy
-# of its seed corpus. Not part of make check: run it with make fuzz.
+# clang (ASan + UBSan) and run each on a copy of its committed seed corpus.
+#
+#     sh tests/fuzz/run.sh [HARNESS...]     (default: every tests/fuzz/fuzz_*.c)
+#
+# Environment: FUZZ_RUNS (executions per harness; when set, it wins),
+# FUZZ_SECONDS (time per harness, default 30), FUZZ_BUILD (default
+# build.fuzz), FUZZ_QUIET=1 (only a summary line per harness).
+# `make fuzz` runs it; tests/fuzz.bats runs a short smoke of each in
+# `make check`. Figures of the long runs are in README.md.
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${FUZZ_SECONDS:-30}
+runs=${FUZZ_RUNS:-}
 out=${FUZZ_BUILD:-build.fuzz}
-command -v clang >/dev/null || { echo "fuzz: error: clang is not installed (apt-get install clang)" >&2; exit 1; }
-mkdir -p "$out"
+command -v clang >/dev/null || { echo "fuzz: error: clang is not installed (sh sh/deps.sh)" >&2; exit 1; }
+mkdir -p "$out/obj"
 libs="-lyaml -ljansson -lseccomp -lcap -lxxhash -lpthread -lm"
+flags="-g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilibcommon -fsanitize=fuzzer-no-link,address,undefined"
+# the library once, instrumented; rebuilt when a source is newer
+objs=""
+for c in libcommon/*.c; do
+    o=$out/obj/$(basename "$c" .c).o
+    if [ ! -f "$o" ] || [ "$c" -nt "$o" ] || [ -n "$(find include/backy -newer "$o" -name '*.h' | head -n 1)" ]; then
+        clang $flags -c -o "$o" "$c"
+    fi
+    objs="$objs $o"
+done
+rm -f "$out/libcommon-fuzz.a"
+ar rcs "$out/libcommon-fuzz.a" $objs
+
+if [ $# -gt 0 ]; then
+    set -- $(for h in "$@"; do echo "tests/fuzz/fuzz_${h#fuzz_}.c"; done)
+else
+    set -- tests/fuzz/fuzz_*.c
+fi
 rc=0
-for h in tests/fuzz/fuzz_*.c; do
+for h in "$@"; do
     name=$(basename "$h" .c)
     kind=${name#fuzz_}
-    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -fsanitize=fuzzer,address,undefined \
-        -o "$out/$name" "$h" libcommon/*.c $libs
+    clang $flags -fsanitize=fuzzer -o "$out/$name" "$h" "$out/libcommon-fuzz.a" $libs
     rm -rf "$out/corpus-$kind"
     cp -r "tests/fuzz/corpus/$kind" "$out/corpus-$kind"
-    echo "fuzz: $name for $secs s"
-    if ! "$out/$name" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 -artifact_prefix="$out/" \
+    # launcher requests are fixed-size packets of about 5.5 KiB
+    maxlen=4096
+    [ "$kind" = launchmsg ] && maxlen=8192
+    if [ -n "$runs" ]; then
+        limit="-runs=$runs"
+    else
+        limit="-max_total_time=$secs"
+    fi
+    [ "${FUZZ_QUIET:-0}" = 1 ] || echo "fuzz: $name ($limit)"
+    if ! "$out/$name" $limit -max_len=$maxlen -print_final_stats=1 -artifact_prefix="$out/$name-" \
         "$out/corpus-$kind" >"$out/$name.log" 2>&1; then
-        echo "fuzz: $name FAILED: see $out/$name.log and $out/crash-*" >&2
+        echo "fuzz: $name FAILED: see $out/$name.log and $out/$name-crash-*" >&2
         tail -n 30 "$out/$name.log" >&2
         rc=1
     else
-        grep -E 'stat::number_of_executed_units|cov:' "$out/$name.log" | tail -n 2
+        n=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log")
+        echo "fuzz: $name: $n executions, no finding"
     fi
 done
 exit $rc
