@@ -5,14 +5,22 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 
 CC      ?= cc
+# CFLAGS and LDFLAGS are the builder's (optimisation, debug info, extra
+# flags); the required flags live in BACKY_CFLAGS / BACKY_LDFLAGS, so a
+# command-line CFLAGS= cannot drop hardening, warnings or dependencies.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-           -fstack-protector-strong -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -Iinclude
-LDFLAGS += -Wl,-z,relro,-z,now
+BACKY_CFLAGS := -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
+           -fstack-protector-strong -fstack-clash-protection -fPIE \
+           -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -D_GNU_SOURCE -Iinclude -MMD -MP
+BACKY_LDFLAGS := -pie -Wl,-z,relro,-z,now,-z,noexecstack
+# WERROR=1 makes warnings errors (make check sets it, so CI does).
+ifeq ($(WERROR),1)
+BACKY_CFLAGS += -Werror
+endif
 # SANITIZE=1 builds with ASan/UBSan (the sandbox then allows what they need).
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -DBACKY_SANITIZE=1
-LDFLAGS += -fsanitize=address,undefined
+BACKY_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -DBACKY_SANITIZE=1
+BACKY_LDFLAGS += -fsanitize=address,undefined
 endif
 
 B       := build
@@ -33,9 +41,12 @@ LIBS_backy-backup := -lrbd -lrados -lcurl
 .PHONY: all clean check test install deps demo bench fuzz
 all: $(BINS) $(UNITBIN)
 
-$(B)/%.o: %.c $(wildcard include/backy/*.h) | $(B)
+$(B)/%.o: %.c | $(B)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ilibcommon -c -o $@ $<
+	$(CC) $(BACKY_CFLAGS) $(CFLAGS) -Ilibcommon -c -o $@ $<
+
+# header dependencies written by -MMD -MP
+-include $(LIBOBJ:.o=.d) $(patsubst %.c,$(B)/%.d,$(wildcard cmd/*/*.c) $(UNITSRC))
 
 $(B)/libcommon.a: $(LIBOBJ)
 	rm -f $@
@@ -45,11 +56,11 @@ $(B)/libcommon.a: $(LIBOBJ)
 objs_of = $(patsubst %.c,$(B)/%.o,$(wildcard cmd/$(1)/*.c))
 $(B)/bin/%: $$(call objs_of,$$*) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcommon.a $(LIBS_$*) $(COMMON_LIBS)
+	$(CC) $(BACKY_CFLAGS) $(CFLAGS) $(BACKY_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcommon.a $(LIBS_$*) $(COMMON_LIBS)
 
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(B)/libcommon.a $(COMMON_LIBS)
+	$(CC) $(BACKY_CFLAGS) $(CFLAGS) $(BACKY_LDFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcommon.a $(COMMON_LIBS)
 
 $(B):
 	@mkdir -p $(B)
@@ -60,7 +71,7 @@ deps:
 # The test command of README.md: installs what is missing, builds, runs
 # the C unit tests and the bats suites, ends with "N passed, N failed".
 check: deps
-	$(MAKE) all
+	$(MAKE) all WERROR=1
 	sh tests/run.sh
 
 test: check

@@ -233,7 +233,7 @@ static int to_stream(struct cp *c, int is_pipe)
 int bk_copyout(int src_fd, int dst_fd, int dst_is_new, struct bk_copy_stats *st,
                char *err, size_t errlen)
 {
-    struct bk_copy_stats dummy;
+    struct bk_copy_stats dummy = { 0 };
     struct cp c = { .src = src_fd, .dst = dst_fd, .st = st ? st : &dummy,
                     .err = err, .errlen = errlen };
     memset(c.st, 0, sizeof(*c.st));

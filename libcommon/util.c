@@ -40,6 +40,7 @@ void bk_die(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     die_v(0, fmt, ap);
+    va_end(ap); /* not reached (die_v exits); pairs va_start for the analysers */
 }
 
 void bk_die_errno(const char *fmt, ...)
@@ -47,6 +48,7 @@ void bk_die_errno(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     die_v(1, fmt, ap);
+    va_end(ap); /* not reached (die_v exits); pairs va_start for the analysers */
 }
 
 void *bk_malloc(size_t n)
