@@ -11,8 +11,10 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxh_x86dispatch.h>
 
 #include "backy/copyout.h"
+#include "backy/sums.h"
 #include "backy/util.h"
 
 #define BUF_BYTES (4u * 1024 * 1024)
@@ -36,6 +38,13 @@ struct cp {
     uint64_t wb_off, wb_len;    /* range written last, writeback started */
     char *err;
     size_t errlen;
+    /* checked copy: sums, next offset to check, a block in progress */
+    const struct bk_sums *sums;
+    int keep_going;
+    uint64_t ck_pos;
+    XXH3_state_t *xs;
+    int have_zero_hash;
+    struct bk_hash zero_hash;   /* of a whole block of zeros */
 };
 
 static int fail(struct cp *c, const char *what, int e)
@@ -50,6 +59,109 @@ static int get_buf(struct cp *c)
     if (!c->buf && !(c->buf = bk_big_alloc(BUF_BYTES)))
         return fail(c, "cannot allocate copy buffer", errno);
     return 0;
+}
+
+/* --- checking against the sums ------------------------------------------
+ * The image is fed in order (ck_feed for data, ck_zero for holes); a block
+ * that arrives whole is hashed in one call, one split over two buffers is
+ * hashed incrementally. */
+
+static const unsigned char zeros64k[64 * 1024];
+
+static int ck_done(struct cp *c, uint64_t k, const struct bk_hash *h)
+{
+    if (bk_hash_eq(h, &c->sums->h[k]))
+        return 0;
+    if (!c->st->bad_blocks)
+        c->st->first_bad = k;
+    c->st->bad_blocks++;
+    if (c->keep_going)
+        return 0;
+    snprintf(c->err, c->errlen, "block %llu at offset %llu differs from its sums",
+             (unsigned long long)k, (unsigned long long)k * c->sums->block_size);
+    errno = EBADMSG;
+    return -1;
+}
+
+static int ck_state(struct cp *c)
+{
+    if (!c->xs && !(c->xs = XXH3_createState()))
+        return fail(c, "cannot allocate hash state", ENOMEM);
+    return 0;
+}
+
+static void ck_digest(struct cp *c, struct bk_hash *h)
+{
+    XXH128_hash_t d = XXH3_128bits_digest(c->xs);
+    h->lo = d.low64;
+    h->hi = d.high64;
+}
+
+/* zeros == 1: len bytes of zeros (p unused) */
+static int ck_run(struct cp *c, const unsigned char *p, uint64_t len, int zeros)
+{
+    const struct bk_sums *s = c->sums;
+    while (len) {
+        uint64_t k = c->ck_pos / s->block_size, in = c->ck_pos % s->block_size;
+        uint64_t blen = sums_block_len(s, k);
+        uint64_t take = len < blen - in ? len : blen - in;
+        struct bk_hash h;
+        int whole = in == 0 && take == blen;
+        if (whole && !zeros) {
+            sums_hash(p, (size_t)take, &h);
+            if (ck_done(c, k, &h) < 0)
+                return -1;
+        } else if (whole && blen == s->block_size && c->have_zero_hash) {
+            if (ck_done(c, k, &c->zero_hash) < 0)
+                return -1;
+        } else {
+            if (ck_state(c) < 0)
+                return -1;
+            if (in == 0)
+                XXH3_128bits_reset(c->xs);
+            if (zeros) {
+                for (uint64_t z = 0; z < take;) {
+                    size_t n = take - z < sizeof zeros64k ? (size_t)(take - z) : sizeof zeros64k;
+                    XXH3_128bits_update_dispatch(c->xs, zeros64k, n);
+                    z += n;
+                }
+            } else {
+                XXH3_128bits_update_dispatch(c->xs, p, (size_t)take);
+            }
+            if (in + take == blen) {
+                ck_digest(c, &h);
+                if (zeros && whole && blen == s->block_size) {
+                    c->zero_hash = h;
+                    c->have_zero_hash = 1;
+                }
+                if (ck_done(c, k, &h) < 0)
+                    return -1;
+            }
+        }
+        c->ck_pos += take;
+        c->st->bytes_checked += take;
+        if (!zeros)
+            p += take;
+        len -= take;
+    }
+    return 0;
+}
+
+static int ck_feed(struct cp *c, const unsigned char *p, uint64_t off, uint64_t len)
+{
+    if (!c->sums)
+        return 0;
+    if (off > c->ck_pos && ck_run(c, NULL, off - c->ck_pos, 1) < 0)  /* a hole before */
+        return -1;
+    return ck_run(c, p, len, 0);
+}
+
+/* Everything up to off (a hole, or the end) reads as zeros. */
+static int ck_zero_to(struct cp *c, uint64_t off)
+{
+    if (!c->sums || off <= c->ck_pos)
+        return 0;
+    return ck_run(c, NULL, off - c->ck_pos, 1);
 }
 
 /* Write-behind for files and devices: start writeback of each range as it
@@ -85,6 +197,8 @@ static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
             return fail(c, "cannot read image", errno);
         if (r == 0)
             return fail(c, "cannot read image", EIO);   /* shrank under us */
+        if (ck_feed(c, c->buf, off, (uint64_t)r) < 0)
+            return -1;
         int w = positional ? bk_pwrite_all(c->dst, c->buf, (size_t)r, (off_t)off)
                            : bk_write_all(c->dst, c->buf, (size_t)r);
         if (w < 0)
@@ -101,7 +215,8 @@ static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
 static int copy_range_file(struct cp *c, uint64_t off, uint64_t end)
 {
     loff_t in = (loff_t)off, out = (loff_t)off;
-    while ((uint64_t)in < end && c->st->method != BK_COPY_RW) {
+    /* a checked copy needs the data in the buffer */
+    while ((uint64_t)in < end && c->st->method != BK_COPY_RW && !c->sums) {
         ssize_t r = copy_file_range(c->src, &in, c->dst, &out, (size_t)(end - (uint64_t)in), 0);
         if (r > 0) {
             c->st->method = BK_COPY_CFR;
@@ -156,11 +271,36 @@ static int punch_or_zero(struct cp *c, uint64_t off, uint64_t end)
     return 0;
 }
 
+/* After a reflink: read the image once and check it (data segments read,
+ * holes checked as zeros). */
+static int check_only(struct cp *c)
+{
+    uint64_t off = 0, d, h;
+    if (get_buf(c) < 0)
+        return -1;
+    while (off < c->size && next_data(c, off, &d, &h)) {
+        for (off = d; off < h;) {
+            size_t l = h - off < BUF_BYTES ? (size_t)(h - off) : BUF_BYTES;
+            ssize_t r = bk_pread_full(c->src, c->buf, l, (off_t)off);
+            if (r < 0)
+                return fail(c, "cannot read image", errno);
+            if (r == 0)
+                return fail(c, "cannot read image", EIO);
+            if (ck_feed(c, c->buf, off, (uint64_t)r) < 0)
+                return -1;
+            off += (uint64_t)r;
+        }
+    }
+    return ck_zero_to(c, c->size);
+}
+
 static int to_file(struct cp *c, int dst_is_new)
 {
     if (ioctl(c->dst, FICLONE, c->src) == 0) {
         c->st->method = BK_COPY_REFLINK;
         c->st->bytes_copied = c->size;
+        if (c->sums && check_only(c) < 0)
+            return -1;
     } else {
         /* Data segments are copied; holes are skipped in a new file and
          * punched (or zeroed) in an existing one. */
@@ -173,6 +313,8 @@ static int to_file(struct cp *c, int dst_is_new)
             off = h;
         }
         if (!dst_is_new && punch_or_zero(c, off, c->size) < 0)
+            return -1;
+        if (ck_zero_to(c, c->size) < 0)
             return -1;
     }
     if (ftruncate(c->dst, (off_t)c->size) < 0)
@@ -206,6 +348,8 @@ static int to_blockdev(struct cp *c)
 static int to_stream(struct cp *c, int is_pipe)
 {
     loff_t off = 0;
+    if (c->sums)        /* the data must pass through the buffer */
+        return copy_rw(c, 0, c->size, 0);
     /* splice into a pipe, sendfile to anything else; both move page-cache
      * pages without copying them through user space */
     while ((uint64_t)off < c->size) {
@@ -233,10 +377,21 @@ static int to_stream(struct cp *c, int is_pipe)
 int bk_copyout(int src_fd, int dst_fd, int dst_is_new, struct bk_copy_stats *st,
                char *err, size_t errlen)
 {
+    return bk_copyout_checked(src_fd, dst_fd, dst_is_new, NULL, st, err, errlen);
+}
+
+int bk_copyout_checked(int src_fd, int dst_fd, int dst_is_new, const struct bk_copy_check *ck,
+                       struct bk_copy_stats *st, char *err, size_t errlen)
+{
     struct bk_copy_stats dummy = { 0 };
     struct cp c = { .src = src_fd, .dst = dst_fd, .st = st ? st : &dummy,
                     .err = err, .errlen = errlen };
     memset(c.st, 0, sizeof(*c.st));
+    if (ck && ck->sums) {
+        c.sums = ck->sums;
+        c.keep_going = ck->keep_going;
+        c.st->block_size = ck->sums->block_size;
+    }
     struct stat ss, ds;
     if (fstat(src_fd, &ss) < 0)
         return fail(&c, "cannot stat image", errno);
@@ -245,6 +400,16 @@ int bk_copyout(int src_fd, int dst_fd, int dst_is_new, struct bk_copy_stats *st,
     if (ss.st_dev == ds.st_dev && ss.st_ino == ds.st_ino)
         return fail(&c, "target is the image itself", EINVAL);
     c.size = c.st->size = (uint64_t)ss.st_size;
+    if (c.sums && c.sums->size != c.size) {
+        if (!c.keep_going) {
+            snprintf(err, errlen, "image has %llu bytes, its sums describe %llu",
+                     (unsigned long long)c.size, (unsigned long long)c.sums->size);
+            errno = EBADMSG;
+            return -1;
+        }
+        c.st->size_mismatch = 1;
+        c.sums = NULL;
+    }
     posix_fadvise(src_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     int rc;
     if (S_ISREG(ds.st_mode))
@@ -253,6 +418,10 @@ int bk_copyout(int src_fd, int dst_fd, int dst_is_new, struct bk_copy_stats *st,
         rc = to_blockdev(&c);
     else
         rc = to_stream(&c, S_ISFIFO(ds.st_mode));
+    if (rc == 0 && c.sums && c.ck_pos != c.size)
+        rc = fail(&c, "cannot check image: not all of it was read", EIO);
     free(c.buf);
+    if (c.xs)
+        XXH3_freeState(c.xs);
     return rc;
 }
