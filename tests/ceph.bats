@@ -321,6 +321,7 @@ incremental_case() {
     n=0
     for f in "$T"/snap.*; do
         rev=${f##*/snap.}
+        rm -f "$T/restored"
         run "$BACKY_BIN/backy" -b "$J" restore -r "$rev" "$T/restored"
         assert_success
         assert_files_equal "$T/restored" "$f"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The copy-out paths of restore (libcommon/copyout.c) on real targets:
-# reflink on the same btrfs, a sparse copy to ext4, an existing larger file,
-# a loop block device, and a pipe.
+# reflink on the same btrfs, a sparse copy to ext4, an existing larger file
+# (--force), a loop block device, and a pipe.
 
 load lib/common
 
@@ -41,14 +41,14 @@ mkjob() {
     assert_le "$(allocated_bytes "$e/out")" $((13 * 1048576)) "allocated bytes of the restored file"
 }
 
-@test "restore over an existing larger file: same content and size" {
+@test "restore --force over an existing larger file: same content and size" {
     require_root_or_skip
     require_tool backy backy-backup backy-restore
     m=$(mk_btrfs store 256M)
     e=$(mk_ext4 target 64M)
     mkjob "$m"
     head -c 20M /dev/urandom >"$e/out"
-    run "$BACKY_BIN/backy-restore" -b "$m/job" "$e/out"
+    run "$BACKY_BIN/backy-restore" -b "$m/job" --force "$e/out"
     assert_success
     assert_files_equal "$IMG" "$e/out"
 }

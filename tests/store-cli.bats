@@ -111,11 +111,11 @@ setup() {
     assert_files_equal "$T/state1" "$T/older.img"
 }
 
-@test "restore overwrites an existing target file of another size" {
+@test "restore --force overwrites an existing target file of another size" {
     backy -b "$JOB" init file "$SRC"
     backy -b "$JOB" backup daily
     head -c 40M /dev/urandom >"$T/target.img"
-    backy -b "$JOB" restore "$T/target.img"
+    backy -b "$JOB" restore --force "$T/target.img"
     assert_files_equal "$SRC" "$T/target.img"
 }
 

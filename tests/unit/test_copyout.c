@@ -1,5 +1,6 @@
 /* test_copyout.c - bk_copyout to a new file (sparse), over an existing
- * larger file, into a pipe and to /dev/null; refusing the image itself. */
+ * larger file, into a pipe and to /dev/null; refusing the image itself;
+ * checked copies against sums (damage stops or is counted). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -113,6 +114,60 @@ int main(void)
     hash_file("img", &h, &s);
     tap_ok(s == si && bk_hash_eq(&h, &hi), "image untouched");
 
+    /* checked copies: an image of odd size whose holes and data do not
+     * line up with the 64 KiB blocks of its sums */
+    int odd = openat(dfd, "odd", O_RDWR | O_CREAT, 0640);
+    const uint64_t osize = MB + 5000;
+    if (pwrite(odd, data, 70000, 0) != 70000 || pwrite(odd, data, 10000, 300000) != 10000 ||
+        pwrite(odd, data, 5000, MB) != 5000 || ftruncate(odd, (off_t)osize) < 0)
+        return 1;
+    struct bk_hash ho;
+    uint64_t so;
+    hash_file("odd", &ho, &so);
+    struct bk_sums sums;
+    sums_init(&sums, osize, 64 * 1024);
+    char *whole = calloc(1, osize);
+    if (pread(odd, whole, osize, 0) != (ssize_t)osize)
+        return 1;
+    for (uint64_t k = 0; k < sums.nblocks; k++)
+        sums_hash(whole + k * sums.block_size, (size_t)sums_block_len(&sums, k), &sums.h[k]);
+    struct bk_copy_check ck = { .sums = &sums };
+
+    dst = openat(dfd, "checked", O_WRONLY | O_CREAT | O_EXCL, 0640);
+    rc = bk_copyout_checked(odd, dst, 1, &ck, &st, err, sizeof err);
+    close(dst);
+    hash_file("checked", &h, &s);
+    tap_ok(rc == 0 && s == so && bk_hash_eq(&h, &ho), "checked copy to a new file");
+    tap_ok(st.bytes_checked == osize && st.bad_blocks == 0, "checked copy: every byte checked, none bad");
+
+    dn = open("/dev/null", O_WRONLY);
+    rc = bk_copyout_checked(odd, dn, 0, &ck, &st, err, sizeof err);
+    tap_ok(rc == 0 && st.bytes_checked == osize, "checked copy to /dev/null");
+
+    /* a sum that does not match: the copy stops at that block */
+    sums.h[3].lo ^= 1;
+    rc = bk_copyout_checked(odd, dn, 0, &ck, &st, err, sizeof err);
+    tap_ok(rc < 0 && errno == EBADMSG && strstr(err, "block 3 at offset 196608 differs"),
+           "a damaged block stops the copy with EBADMSG");
+    tap_ok(st.bytes_copied <= 3 * 64 * 1024, "nothing of or after the damaged block written");
+    sums.h[16].hi ^= 1;     /* the short last block */
+    ck.keep_going = 1;
+    rc = bk_copyout_checked(odd, dn, 0, &ck, &st, err, sizeof err);
+    tap_ok(rc == 0 && st.bad_blocks == 2 && st.first_bad == 3 && st.bytes_copied == osize,
+           "keep_going: everything copied, damaged blocks counted");
+    sums.h[3].lo ^= 1;
+    sums.h[16].hi ^= 1;
+    ck.keep_going = 0;
+    sums.size--;
+    rc = bk_copyout_checked(odd, dn, 0, &ck, &st, err, sizeof err);
+    tap_ok(rc < 0 && errno == EBADMSG && strstr(err, "its sums describe"),
+           "an image of another size than its sums fails at once");
+    sums.size++;
+    close(dn);
+    sums_free(&sums);
+    free(whole);
+    close(odd);
+
     close(img);
     free(data);
     free(junk);
@@ -120,6 +175,8 @@ int main(void)
         unlinkat(dfd, "img", 0);
         unlinkat(dfd, "new", 0);
         unlinkat(dfd, "old", 0);
+        unlinkat(dfd, "odd", 0);
+        unlinkat(dfd, "checked", 0);
         rmdir(dir);
     } else {
         fprintf(stderr, "test_copyout: files left in %s\n", dir);
