@@ -25,7 +25,7 @@ static const char usage[] =
     "  init TYPE SOURCE         create a job directory and its config (types: file, ceph-rbd, flyingcircus)\n"
     "  backup TAGS              make a new revision, tagged with comma-separated TAGS\n"
     "  find [-r REVISION]       print the image path of a revision\n"
-    "  restore [-r REVISION] TARGET   copy a revision to a file, device or - (stdout)\n"
+    "  restore [-r REV] [--force] [--no-verify] TARGET   copy a revision, checked, to a file, device or -\n"
     "  status                   list the revisions of a job\n"
     "  verify [-r REVISION]     check a revision's image against its block checksums\n"
     "  scheduler [-c CONFIG]    run every job of the main configuration on its schedule\n"
