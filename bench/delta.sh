@@ -152,10 +152,14 @@ run_suite() {
         rm -rf "$M/full"
 
         warm "$M/job/$(last)"
-        measure "$tag.restore_btrfs" "$BIN/backy-restore" -b "$M/job" "$M/restored"
+        # the clone alone (--no-verify), then with the default check, which
+        # reads the image once
+        measure "$tag.restore_btrfs" "$BIN/backy-restore" -b "$M/job" --no-verify "$M/restored"
+        rm -f "$M/restored"
+        measure "$tag.restore_btrfs_checked" "$BIN/backy-restore" -b "$M/job" "$M/restored"
         rm -f "$M/restored"
         # the same for the first revision: one full write, few extents
-        measure "$tag.restore_btrfs_first" "$BIN/backy-restore" -b "$M/job" -r "$(first)" "$M/restored"
+        measure "$tag.restore_btrfs_first" "$BIN/backy-restore" -b "$M/job" --no-verify -r "$(first)" "$M/restored"
         rm -f "$M/restored"
         measure "$tag.cat_ext4" sh -c "cat '$M/job/$(last)' >'$E/restored' && sync '$E/restored'"
         rm -f "$E/restored"
@@ -163,6 +167,7 @@ run_suite() {
         rm -f "$E/restored"
         measure "$tag.cat_stdout" sh -c "cat '$M/job/$(last)' >/dev/null"
         measure "$tag.restore_stdout" sh -c "'$BIN/backy-restore' -b '$M/job' - >/dev/null"
+        measure "$tag.restore_stdout_noverify" sh -c "'$BIN/backy-restore' -b '$M/job' --no-verify - >/dev/null"
     done
 }
 

@@ -59,17 +59,25 @@ def report(vals, rss, tag, size):
     full = med("backup_full")
     row("backy full first backup, page cache", full, "s", "%.2fx floor" % (full / fc))
     rb = med("restore_btrfs")
-    row("restore to the same btrfs (reflink), newest revision", rb * 1000, "ms", None, "< 50 ms",
-        rb < 0.05)
+    row("restore to the same btrfs (reflink, --no-verify), newest revision", rb * 1000, "ms", None,
+        "< 50 ms", rb < 0.05)
+    if vals.get(tag + ".restore_btrfs_checked"):
+        rc = med("restore_btrfs_checked")
+        row("restore to the same btrfs (reflink + check), newest revision", rc, "s",
+            "%.2fx cat speed" % (med("cat_stdout") / rc))
     if vals.get(tag + ".restore_btrfs_first"):
         rf = med("restore_btrfs_first")
-        row("restore to the same btrfs (reflink), first revision", rf * 1000, "ms", None,
+        row("restore to the same btrfs (reflink, --no-verify), first revision", rf * 1000, "ms", None,
             "< 50 ms", rf < 0.05)
     for dst in ("ext4", "stdout"):
         cat, rest = med("cat_" + dst), med("restore_" + dst)
         label = "restore to ext4 (+fsync)" if dst == "ext4" else "restore to stdout > /dev/null"
         row("cat to " + dst + (" (+fsync)" if dst == "ext4" else " > /dev/null"), cat, "s")
         row(label, rest, "s", "%.2fx cat speed" % (cat / rest), ">= 0.9x", cat / rest >= 0.9)
+    if vals.get(tag + ".restore_stdout_noverify"):
+        rn = med("restore_stdout_noverify")
+        row("restore to stdout > /dev/null, --no-verify", rn, "s",
+            "%.2fx cat speed" % (med("cat_stdout") / rn))
     peak = max(max(rss.get(tag + "." + n, [0])) for n in
                ("backup_cache_off", "backup_cache_default", "backup_cold_off",
                 "backup_cold_default", "backup_full")) / 1024

@@ -181,6 +181,29 @@ static void stream_out(struct cp *c, uint64_t off, uint64_t len)
     c->wb_len = len;
 }
 
+/* Fill the buffer with up to l bytes from off and check them: read in
+ * pieces that fit the CPU cache and hash each while it is still there, so
+ * checking costs no memory pass of its own; the caller still writes one
+ * large request. Returns bytes read (short only at the end of the image),
+ * or -1 with errno (EBADMSG: damage, err set). */
+#define CK_PIECE (1u << 20)
+static ssize_t read_checked(struct cp *c, size_t l, uint64_t off)
+{
+    size_t got = 0;
+    while (got < l) {
+        size_t n = l - got < CK_PIECE ? l - got : CK_PIECE;
+        ssize_t r = bk_pread_full(c->src, c->buf + got, n, (off_t)(off + got));
+        if (r < 0)
+            return -1;
+        if (r > 0 && ck_feed(c, c->buf + got, off + got, (uint64_t)r) < 0)
+            return -1;
+        got += (size_t)r;
+        if ((size_t)r < n)
+            break;
+    }
+    return (ssize_t)got;
+}
+
 /* Copy [off, end) with pread/pwrite (dst_off = off) or write (dst_off < 0). */
 static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
 {
@@ -192,13 +215,13 @@ static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
         c->st->method = BK_COPY_RW;
     while (off < end) {
         size_t l = end - off < BUF_BYTES ? (size_t)(end - off) : BUF_BYTES;
-        ssize_t r = bk_pread_full(c->src, c->buf, l, (off_t)off);
+        ssize_t r = c->sums ? read_checked(c, l, off) : bk_pread_full(c->src, c->buf, l, (off_t)off);
+        if (r < 0 && errno == EBADMSG && c->sums)
+            return -1;
         if (r < 0)
             return fail(c, "cannot read image", errno);
         if (r == 0)
             return fail(c, "cannot read image", EIO);   /* shrank under us */
-        if (ck_feed(c, c->buf, off, (uint64_t)r) < 0)
-            return -1;
         int w = positional ? bk_pwrite_all(c->dst, c->buf, (size_t)r, (off_t)off)
                            : bk_write_all(c->dst, c->buf, (size_t)r);
         if (w < 0)
@@ -281,13 +304,13 @@ static int check_only(struct cp *c)
     while (off < c->size && next_data(c, off, &d, &h)) {
         for (off = d; off < h;) {
             size_t l = h - off < BUF_BYTES ? (size_t)(h - off) : BUF_BYTES;
-            ssize_t r = bk_pread_full(c->src, c->buf, l, (off_t)off);
+            ssize_t r = read_checked(c, l, off);
+            if (r < 0 && errno == EBADMSG)
+                return -1;
             if (r < 0)
                 return fail(c, "cannot read image", errno);
             if (r == 0)
                 return fail(c, "cannot read image", EIO);
-            if (ck_feed(c, c->buf, off, (uint64_t)r) < 0)
-                return -1;
             off += (uint64_t)r;
         }
     }
