@@ -234,7 +234,7 @@ assert_images_intact() {
     flip_byte "$J/$NEW.sums" 100
     run backy -b "$J" restore "$M/out"
     assert_failure 1
-    assert_output_contains "revision $NEW cannot be checked"
+    assert_output_contains "revision $NEW cannot be checked: $J/$NEW.sums: checksum mismatch (corrupt)"
     assert_output_contains "nothing written"
     assert_file_missing "$M/out"
     run backy -b "$J" restore --force "$M/out"
