@@ -62,7 +62,7 @@ static int get_buf(struct cp *c)
 }
 
 /* --- checking against the sums ------------------------------------------
- * The image is fed in order (ck_feed for data, ck_zero for holes); a block
+ * The image is fed in order (ck_feed for data, ck_zero_to for holes); a block
  * that arrives whole is hashed in one call, one split over two buffers is
  * hashed incrementally. */
 
