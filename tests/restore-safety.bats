@@ -110,6 +110,21 @@ assert_images_intact() {
     assert_images_intact
 }
 
+@test "restore refuses the job's source when it is a block device" {
+    head -c 8M /dev/urandom >"$T/disk.img"
+    dev=$(losetup --show -f "$T/disk.img")
+    ln -s "$dev" "$T/disk-link"
+    backy -b "$M/devjob" init file "$dev" >/dev/null
+    "$BACKY_BIN/backy-backup" -b "$M/devjob" daily >/dev/null 2>&1
+    sha256sum "$T/disk.img" >>"$T/images.sha"
+    run backy -b "$M/devjob" restore "$T/disk-link"
+    rc=$status out=$output
+    losetup -d "$dev"
+    [ "$rc" = 1 ] || fail "status $rc: $out"
+    grep -qF "refusing target: $T/disk-link: it is the job's source $dev" <<<"$out" || fail "$out"
+    sha256sum -c --quiet "$T/images.sha"
+}
+
 @test "restore refuses a loop device backed by an image of the job" {
     dev=$(losetup --show -f "$J/$OLD")
     run backy -b "$J" restore -r 0 "$dev"
