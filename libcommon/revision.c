@@ -354,9 +354,17 @@ int rev_save(int dirfd, const struct bk_rev *rev)
 
 int rev_remove(int dirfd, const char *id)
 {
-    /* The .rev goes last: a crash in between leaves a .rev without image,
-     * which store_open treats as incomplete and the next backup removes. */
+    /* The image goes first: from then on store_open reads the revision as
+     * incomplete, so a crash never leaves one that looks complete but lacks
+     * its sums. The .rev goes last: a crash in between leaves a .rev without
+     * image, which the next backup (or backy-forget) removes. */
     size_t idl = strlen(id);
+    if (unlinkat(dirfd, id, 0) < 0) {
+        if (errno != ENOENT)
+            return -1;
+    } else {
+        bk_fsync_dir(dirfd);
+    }
     int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -1;
@@ -412,6 +420,14 @@ int store_update_last(int dirfd, const char *id)
     char rn[BK_ID_MAX + 8];
     snprintf(rn, sizeof rn, "%s.rev", id);
     if (replace_symlink(dirfd, id, "last") < 0 || replace_symlink(dirfd, rn, "last.rev") < 0)
+        return -1;
+    return bk_fsync_dir(dirfd);
+}
+
+int store_remove_last(int dirfd)
+{
+    if ((unlinkat(dirfd, "last", 0) < 0 && errno != ENOENT) ||
+        (unlinkat(dirfd, "last.rev", 0) < 0 && errno != ENOENT))
         return -1;
     return bk_fsync_dir(dirfd);
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "backy/cli.h"
+#include "backy/expire.h"
 #include "backy/log.h"
 #include "backy/mainconf.h"
 #include "backy/revision.h"
@@ -224,6 +225,20 @@ static void join_tags(const struct bk_rev *r, char **out)
     *out = s;
 }
 
+static void expire_log(void *ctx, const struct bk_expire_event *ev)
+{
+    const struct job *j = ctx;
+    const char *id = ev->rev->id;
+    if (ev->action == EXP_REWRITE && ev->err)
+        log_error("%s: cannot rewrite %s.rev: %s", j->name, id, strerror(ev->err));
+    else if (ev->action == EXP_REWRITE)
+        log_info("%s: expired tags of revision %s", j->name, id);
+    else if (ev->err)
+        log_error("%s: cannot remove revision %s: %s", j->name, id, strerror(ev->err));
+    else
+        log_info("%s: removed expired revision %s", j->name, id);
+}
+
 /* Read the job's revisions; with expire, apply retention first. */
 static void job_scan(struct job *j, int expire, double now)
 {
@@ -251,28 +266,9 @@ static void job_scan(struct job *j, int expire, double now)
             expire = 0;
         }
     }
-    if (expire && st.n) {
-        enum sched_expire_action *act = bk_calloc(st.n, sizeof *act);
-        size_t nact = sched_expire(&j->sched, st.revs, st.n, (int64_t)now, act);
-        for (size_t i = 0; nact && i < st.n; i++) {
-            struct bk_rev *r = &st.revs[i];
-            if (act[i] == EXP_REWRITE) {
-                if (rev_save(st.dirfd, r) < 0)
-                    log_error("%s: cannot rewrite %s.rev: %s", j->name, r->id, strerror(errno));
-                else
-                    log_info("%s: expired tags of revision %s", j->name, r->id);
-            } else if (act[i] == EXP_DELETE) {
-                if (rev_remove(st.dirfd, r->id) < 0)
-                    log_error("%s: cannot remove revision %s: %s", j->name, r->id,
-                              strerror(errno));
-                else
-                    log_info("%s: removed expired revision %s", j->name, r->id);
-            }
-        }
-        free(act);
-        if (nact && store_reload(&st, err, sizeof err) < 0)
-            log_warn("%s: %s", j->name, err);
-    }
+    if (expire && st.n && expire_apply(&st, &j->sched, (int64_t)now, 0, expire_log, j, NULL) &&
+        store_reload(&st, err, sizeof err) < 0)
+        log_warn("%s: %s", j->name, err);
     if (lockfd >= 0)
         close(lockfd);
     sched_last_by_tag(&j->sched, st.revs, st.n, j->last);

@@ -93,11 +93,15 @@ int bk_tag_valid(const char *tag);
 /* Write ID.rev atomically (mode 0440 when complete, 0640 otherwise). */
 int rev_save(int dirfd, const struct bk_rev *rev);
 /* Remove a revision: ID, ID.rev and every other ID.* file; fsync the dir.
- * Removes the .rev last but one... in an order that never leaves a
- * complete-looking revision without its image. 0 or -1/errno. */
+ * The image goes first and the .rev last, so a crash at any point leaves
+ * either the whole revision or one that reads as incomplete (which the
+ * next backup removes), never a complete-looking one with parts missing.
+ * 0 or -1/errno. */
 int rev_remove(int dirfd, const char *id);
 /* Point last and last.rev at the given revision (symlink + rename). */
 int store_update_last(int dirfd, const char *id);
+/* Remove last and last.rev (no complete revision left). 0 or -1/errno. */
+int store_remove_last(int dirfd);
 
 /* Timestamps: parse "2015-11-04 20:09:32[.ffffff][Z|+HH:MM]" (T allowed),
  * format "YYYY-MM-DD HH:MM:SS UTC" (for tables) and ISO-8601 for .rev. */
