@@ -9,12 +9,12 @@
 
 load lib/common
 
-EXPECTED="backy-init backy-backup backy-find backy-restore backy-status backy-sched backy-check backy-telnetd"
+EXPECTED="backy-init backy-backup backy-find backy-restore backy-status backy-sched backy-check backy-telnetd backy-forget backy-tags backy-expire"
 OPTIONAL="backy-verify"
 
 # tools that must not open anything for writing, and tools that may
 READONLY_TOOLS="backy-find backy-status backy-check"
-WRITER_TOOLS="backy-init backy-backup backy-restore"
+WRITER_TOOLS="backy-init backy-backup backy-restore backy-forget backy-tags backy-expire"
 
 SIGSYS_STATUS=159   # 128 + SIGSYS, as a shell reports death by the filter
 
@@ -80,6 +80,9 @@ tool_args() {
         backy-restore) echo "-b $T/job $T/restored.img" ;;
         backy-check | backy-sched) echo "-c $T/backy.conf" ;;
         backy-telnetd) echo "-s $T/srv/status -a 127.0.0.1 -p $(free_port)" ;;
+        backy-forget) echo "-b $T/job -r 0" ;;
+        backy-tags) echo "-b $T/job -r 0 add probe" ;;
+        backy-expire) echo "-c $T/backy.conf" ;;
     esac
 }
 
@@ -242,7 +245,7 @@ $t: probe $p created $T/probe-$t"
     check_missing
 }
 
-@test "sandbox: init, backup and restore may open files for writing" {
+@test "sandbox: init, backup, restore, forget, tags and expire may open files for writing" {
     local t errs=""
     for t in $WRITER_TOOLS; do
         [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
@@ -356,22 +359,32 @@ trap_workflow() {
         run backy check -c "$T/backy.conf"
         [ "$status" != 159 ] || fail "check trapped: $output"
     fi
+    run backy -v -b "$j" tags -r 0 add manual
+    assert_success
+    run backy -l "$j/tags.log" -b "$j" tags -r manual remove manual
+    assert_success
+    run backy -v -b "$j" forget -r 1
+    assert_success
+    run backy -v expire -c "$T/backy.conf" --dry-run
+    [ "$status" != 159 ] || fail "expire trapped: $output"
+    run backy -l "$j/expire.log" expire -c "$T/backy.conf"
+    [ "$status" != 159 ] || fail "expire trapped: $output"
     run grep -r "forbidden syscall" "$j"
     [ "$status" = 1 ] || fail "a log names a forbidden syscall: $output"
     unset BACKY_SECCOMP
 }
 
-@test "sandbox: init, backup, status, find, restore on btrfs under BACKY_SECCOMP=trap" {
+@test "sandbox: init, backup, status, find, restore, tags, forget, expire on btrfs under BACKY_SECCOMP=trap" {
     require_root_or_skip
     trap_workflow btrfs
 }
 
-@test "sandbox: init, backup, status, find, restore on ext4 under BACKY_SECCOMP=trap" {
+@test "sandbox: init, backup, status, find, restore, tags, forget, expire on ext4 under BACKY_SECCOMP=trap" {
     require_root_or_skip
     trap_workflow ext4
 }
 
-@test "sandbox: init, backup, status, find, restore on xfs under BACKY_SECCOMP=trap" {
+@test "sandbox: init, backup, status, find, restore, tags, forget, expire on xfs under BACKY_SECCOMP=trap" {
     require_root_or_skip
     trap_workflow xfs
 }

@@ -18,7 +18,7 @@ static const char usage[] =
     "  -l, --logfile LOGFILE    append log lines to LOGFILE (default: stdout)\n"
     "  -v, --verbose            include debug messages\n"
     "  -b, --backupdir DIR      job directory (default: the current directory)\n"
-    "  -c, --config CONFIG      main configuration (scheduler, check; default /etc/backy.conf)\n"
+    "  -c, --config CONFIG      main configuration (scheduler, check, expire; default /etc/backy.conf)\n"
     "  -h, --help               this text; 'backy ACTION --help' for an action\n"
     "\n"
     "actions:\n"
@@ -31,6 +31,9 @@ static const char usage[] =
     "  scheduler [-c CONFIG]    run every job of the main configuration on its schedule\n"
     "  check [-c CONFIG]        Nagios check: are all jobs backed up in time?\n"
     "  telnetd                  the read-only telnet shell (normally started by the scheduler)\n"
+    "  forget -r REVISION       remove one revision\n"
+    "  tags -r REVISION set|add|remove TAGS   change the tags of a revision\n"
+    "  expire [-c CONFIG] [--dry-run] [JOB...]   apply the retention of the main configuration\n"
     "\n"
     "Exit status: 0 on success, 1 otherwise; check: 0 OK, 2 CRITICAL, 3 UNKNOWN.\n";
 
@@ -39,6 +42,7 @@ static const struct { const char *action, *tool; } actions[] = {
     {"init", "backy-init"},       {"backup", "backy-backup"},   {"find", "backy-find"},
     {"restore", "backy-restore"}, {"status", "backy-status"},   {"verify", "backy-verify"},
     {"scheduler", "backy-sched"}, {"check", "backy-check"},     {"telnetd", "backy-telnetd"},
+    {"forget", "backy-forget"},   {"tags", "backy-tags"},       {"expire", "backy-expire"},
 };
 
 int main(int argc, char **argv)
@@ -77,8 +81,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "backy: error: unknown action '%s' (see backy --help)\n", action);
         return 1;
     }
-    /* -c belongs to scheduler and check only */
-    if (strcmp(tool, "backy-sched") && strcmp(tool, "backy-check") && strcmp(tool, "backy-telnetd")) {
+    /* -c belongs to the tools that read the main configuration only */
+    if (strcmp(tool, "backy-sched") && strcmp(tool, "backy-check") && strcmp(tool, "backy-telnetd") &&
+        strcmp(tool, "backy-expire")) {
         int o = 1;
         for (int i = 1; i < np; i++) {
             if (!strcmp(pass[i], "-c")) {
