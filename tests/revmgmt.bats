@@ -295,6 +295,25 @@ aged_job() {
     assert_store_sound "$JOB"
 }
 
+@test "tags and expire keep the verify record and statistics of a rewritten .rev" {
+    write_conf job
+    aged_job job
+    r2=$(nth_id "$JOB" 2)
+    printf 'verify:\n  time: 2026-12-01 01:00:00.000000+00:00\n  result: good\n  damaged_blocks: 0\n' >>"$JOB/$r2.rev"
+    grep duration "$JOB/$r2.rev" >"$T/stats.before"
+    run backy -b "$JOB" tags -r "$r2" add manual
+    assert_success
+    run backy expire -c "$T/backy.conf"
+    assert_success
+    assert_output_contains "expired tags daily of revision $r2"
+    run cat "$JOB/$r2.rev"
+    assert_output_contains "result: good"
+    assert_output_contains "time: 2026-12-01 01:00:00"
+    assert_output_contains "manual"
+    assert_output_not_contains "daily"
+    grep duration "$JOB/$r2.rev" | diff -u "$T/stats.before" -
+}
+
 @test "tags: bad tags, a missing tag, the last tag, a bad operation: one error line, nothing touched" {
     new_job "$JOB" "$SRC" daily daily,weekly
     before=$(dir_sums "$JOB")
