@@ -34,17 +34,24 @@ int bk_cli_option(struct bk_cli *cli, int opt, const char *arg, const char *usag
 void bk_usage_error(const char *usage, const char *fmt, ...)
 {
     va_list ap;
+    char msg[2048], esc[4 * sizeof msg];
     va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", bk_prog);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    bk_escape(esc, sizeof esc, msg);
+    fprintf(stderr, "%s: error: %s\n", bk_prog, esc);
     fputs(usage, stderr);
     exit(1);
 }
 
 void bk_cli_log(const struct bk_cli *cli, int stdout_is_data)
 {
+    /* Where stdout only carries log lines, a reader that goes away (`|
+     * head -1`) must not kill the program half way through a backup or a
+     * restore: the write fails with EPIPE and the log moves to stderr
+     * (log.c). Where stdout is the data, SIGPIPE ends the program as usual. */
+    if (!stdout_is_data)
+        bk_ignore_sigpipe();
     if (log_open(cli->logfile, cli->verbose, stdout_is_data) < 0)
         bk_die_errno("cannot open log file: %s", cli->logfile);
 }

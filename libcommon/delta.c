@@ -975,10 +975,10 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     }
     if (c->have_parent) {
         snprintf(c->ppath, sizeof(c->ppath), "%s/%s", dir ? dir : ".", parent_id);
-        c->pfd = openat(dirfd, parent_id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         struct stat sb;
-        if (c->pfd < 0 || fstat(c->pfd, &sb) < 0) {
-            set_err(c, "cannot open parent image: %s: %s", c->ppath, strerror(errno));
+        c->pfd = bk_open_file(dirfd, parent_id, O_RDONLY | O_NOFOLLOW, BK_FT_REG, &sb);
+        if (c->pfd < 0) {
+            set_err(c, "cannot open parent image: %s: %s", c->ppath, bk_strerror(errno));
             goto out;
         }
         c->psize = (uint64_t)sb.st_size;

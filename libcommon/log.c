@@ -38,6 +38,9 @@ int log_open(const char *path, int verbose, int use_stderr)
     log_verbose = verbose;
     if (!path) {
         log_fd_ = use_stderr ? 2 : 1;
+        /* stdout closed at the start (held by /dev/null): log to stderr */
+        if (log_fd_ == 1 && bk_std_closed(1) && !bk_std_closed(2))
+            log_fd_ = 2;
         return 0;
     }
     free(log_path);
@@ -59,11 +62,14 @@ int log_fd(void)
 
 int log_is_stdio(void)
 {
+    /* -2: logging to stdout/stderr failed and stopped */
     return log_fd_ < 0 || log_fd_ == 1 || log_fd_ == 2;
 }
 
 /* The file at our path is not the one we write to any more: it was renamed
  * away (rotation) or removed. Open a new one of the old name. */
+static void log_write(const char *line, size_t len);
+
 static void maybe_reopen(void)
 {
     if (!log_path || !log_reopen)
@@ -82,8 +88,10 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
     if (lvl == LOG_DEBUG && !log_verbose)
         return;
     int e = errno;
-    if (log_fd_ < 0)
+    if (log_fd_ == -1)
         log_fd_ = 1;
+    if (log_fd_ == -2)
+        return;
     maybe_reopen();
     char line[4096];
     struct timespec ts;
@@ -99,13 +107,49 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2)
         len = sizeof line - 2;
-    /* one line per message: no embedded newlines */
-    for (size_t i = (size_t)n; i < len; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
+    line[len] = '\0';
+    /* one line per message: control characters (a newline in a path, a
+     * spec or a tag) are escaped, so no message can forge a log line */
+    if (bk_has_ctrl(line + n)) {
+        char esc[sizeof line];
+        size_t el = bk_escape(esc, sizeof esc - (size_t)n - 1, line + n);
+        memcpy(line + n, esc, el);
+        len = (size_t)n + el;
+    }
     line[len++] = '\n';
-    bk_write_all(log_fd_, line, len);
+    log_write(line, len);
     errno = e;
+}
+
+/* A log on stdout or stderr whose reader is gone (EPIPE; `backy backup |
+ * head -1`) or that cannot be written does not stop the program (SIGPIPE
+ * is ignored by the tools that write while they change something): stdout
+ * logging moves to stderr with one warning there; when stderr fails too,
+ * logging stops. A log file that cannot be written is reported on stderr
+ * once. */
+static void log_write(const char *line, size_t len)
+{
+    static int file_failed;
+    if (log_fd_ == -2 || bk_write_all(log_fd_, line, len) == 0)
+        return;
+    int e = errno;
+    char msg[512];
+    if (log_fd_ == 1) {
+        log_fd_ = 2;
+        snprintf(msg, sizeof msg, "%s: warning: cannot write the log to stdout: %s: logging to "
+                 "stderr\n", bk_prog, strerror(e));
+        if (bk_write_all(2, msg, strlen(msg)) < 0 || bk_write_all(2, line, len) < 0)
+            log_fd_ = -2;
+    } else if (log_fd_ == 2) {
+        log_fd_ = -2;
+    } else if (!file_failed) {
+        file_failed = 1;
+        char esc[256];
+        bk_escape(esc, sizeof esc, log_path ? log_path : "?");
+        snprintf(msg, sizeof msg, "%s: warning: cannot write the log file: %s: %s\n", bk_prog,
+                 esc, strerror(e));
+        bk_write_all(2, msg, strlen(msg));
+    }
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

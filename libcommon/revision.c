@@ -142,6 +142,11 @@ int bk_tag_valid(const char *t)
     return 1;
 }
 
+int bk_tag_readable(const char *t)
+{
+    return strlen(t) <= 1024 && !bk_has_ctrl(t);
+}
+
 static void add_tag(struct bk_rev *rev, const char *t)
 {
     for (size_t i = 0; i < rev->ntags; i++)
@@ -167,7 +172,9 @@ int rev_set_tags(struct bk_rev *rev, const char *list, char *err, size_t errlen)
         if (!l)
             continue;
         if (!bk_tag_valid(t)) {
-            snprintf(err, errlen, "invalid tag '%.80s' (letters, digits and _-.:@+, not starting with -)", t);
+            char esc[340];
+            bk_escape(esc, sizeof esc, t);
+            snprintf(err, errlen, "invalid tag '%.80s' (letters, digits and _-.:@+, not starting with -)", esc);
             free(copy);
             return -1;
         }
@@ -223,7 +230,9 @@ int rev_parse(const char *buf, size_t len, const char *name, struct bk_rev *rev,
     if ((n = ynode_get(root, "tags"))) {
         if (n->kind == Y_SEQ) {
             for (size_t i = 0; i < n->n; i++) {
-                if (n->items[i]->kind != Y_SCALAR || !bk_tag_valid(n->items[i]->value)) {
+                /* backy 2.0 took any tag: read what it wrote (spaces,
+                 * empty tags); only control characters are refused */
+                if (n->items[i]->kind != Y_SCALAR || !bk_tag_readable(n->items[i]->value)) {
                     what = "invalid tag";
                     goto bad;
                 }
@@ -487,7 +496,7 @@ int store_reload(struct bk_store *st, char *err, size_t errlen)
         char path[4096], e2[1024];
         snprintf(path, sizeof path, "%s/%s", st->dir, n);
         if (!buf) {
-            log_warn("skipping revision: cannot read %s: %s", path, strerror(errno));
+            log_warn("skipping revision: cannot read %s: %s", path, bk_strerror(errno));
             continue;
         }
         struct bk_rev rev;
@@ -503,9 +512,13 @@ int store_reload(struct bk_store *st, char *err, size_t errlen)
             continue;
         }
         struct stat sb;
-        if (rev.complete && fstatat(st->dirfd, id, &sb, 0) < 0) {
+        if (rev.complete && fstatat(st->dirfd, id, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
             log_warn("revision %s has no image file %s/%s: treating it as incomplete",
                      id, st->dir, id);
+            rev.complete = 0;
+        } else if (rev.complete && !S_ISREG(sb.st_mode)) {
+            log_warn("revision %s: its image %s/%s is %s, not a regular file: treating it as "
+                     "incomplete", id, st->dir, id, bk_ftype(sb.st_mode));
             rev.complete = 0;
         }
         if (st->n == cap) {
@@ -530,11 +543,33 @@ int store_open_fd(struct bk_store *st, int dirfd, const char *dir, char *err, si
 
 int store_open(struct bk_store *st, const char *dir, char *err, size_t errlen)
 {
+    memset(st, 0, sizeof *st);
+    st->dirfd = -1;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        memset(st, 0, sizeof *st);
-        st->dirfd = -1;
         snprintf(err, errlen, "cannot open job directory: %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* A job directory has a config (backy init, the scheduler and backy
+     * 2.0 all write one); without it this is some other directory. Only
+     * looked at, not opened: it may be unreadable to this user. */
+    struct stat sb;
+    if (fstatat(fd, "config", &sb, 0) < 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT)
+            snprintf(err, errlen, "not a job directory: %s: it has no config (create one with "
+                     "'backy init')", dir);
+        else
+            snprintf(err, errlen, "cannot read job configuration: %s/config: %s", dir, strerror(e));
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "not a job directory: %s: its config is %s, not a regular file",
+                 dir, bk_ftype(sb.st_mode));
+        errno = BK_ENOTREG;
         return -1;
     }
     return store_open_fd(st, fd, dir, err, errlen);
@@ -567,6 +602,12 @@ const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, 
         spec = "0";
     if (!*spec) {
         snprintf(err, errlen, "empty revision spec");
+        return NULL;
+    }
+    if (bk_has_ctrl(spec)) {
+        char esc[400];
+        bk_escape(esc, sizeof esc, spec);
+        snprintf(err, errlen, "invalid revision spec '%s': it contains a control character", esc);
         return NULL;
     }
     /* a relative number: 0 is the newest complete revision */

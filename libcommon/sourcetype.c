@@ -182,9 +182,10 @@ int srccfg_load(int dirfd, const char *dirname, struct bk_srccfg *cfg, char *err
     char *buf = bk_read_file(dirfd, "config", 1 << 20, &len);
     if (!buf) {
         if (errno == ENOENT)
-            snprintf(err, errlen, "no job configuration: %s does not exist (create it with 'backy init')", path);
+            snprintf(err, errlen, "not a job directory: %s: %s does not exist (create it with 'backy init')",
+                     dirname, path);
         else
-            snprintf(err, errlen, "cannot read job configuration: %s: %s", path, strerror(errno));
+            snprintf(err, errlen, "cannot read job configuration: %s: %s", path, bk_strerror(errno));
         return -1;
     }
     struct ynode *root = ynode_parse(buf, len, path, err, errlen);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "backy/statusfile.h"
+#include "backy/util.h"
 
 static void fmt_utc(double t, char *buf, size_t len)
 {
@@ -170,9 +171,9 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
 int status_load(const char *path, struct bk_status *st, char *err, size_t errlen)
 {
     memset(st, 0, sizeof *st);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = bk_open_file(AT_FDCWD, path, O_RDONLY, BK_FT_REG, NULL);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open status file: %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open status file: %s: %s", path, bk_strerror(errno));
         return -1;
     }
     struct stat sb;

@@ -10,6 +10,7 @@
 #include <xxh_x86dispatch.h>
 
 #include "backy/sums.h"
+#include "backy/util.h"
 
 #define MIN_BLOCK (4u * 1024)
 #define MAX_BLOCK (64u * 1024 * 1024)
@@ -218,10 +219,10 @@ static const char *load_reason(int e)
 int sums_load(int dirfd, const char *name, struct bk_sums *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = bk_open_file(dirfd, name, O_RDONLY | O_NOFOLLOW, BK_FT_REG, NULL);
     if (fd < 0) {
         int e = errno;
-        snprintf(err, errlen, "cannot open sums: %s: %s", name, strerror(e));
+        snprintf(err, errlen, "cannot open sums: %s: %s", name, bk_strerror(e));
         errno = e;
         return -1;
     }

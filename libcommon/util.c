@@ -1,6 +1,7 @@
 /* util.c - messages, memory, small I/O helpers. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,141 @@
 
 const char *bk_prog = "backy";
 
+static int std_closed;
+
 void bk_setprog(const char *argv0)
 {
     const char *s = strrchr(argv0, '/');
     bk_prog = s ? s + 1 : argv0;
+    /* A tool started with stdin, stdout or stderr closed would hand that
+     * number to the next file it opens, and its messages would go into
+     * that file: hold them with /dev/null, and remember. */
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        int n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+        if (n < 0)
+            break;
+        if (n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+        std_closed |= 1 << fd;
+    }
+}
+
+int bk_std_closed(int fd)
+{
+    return fd >= 0 && fd <= 2 && (std_closed & (1 << fd));
+}
+
+void bk_ignore_sigpipe(void)
+{
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+size_t bk_escape(char *out, size_t outlen, const char *in)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (!outlen)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+        char e[5];
+        size_t el;
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            e[0] = '\\';
+            e[1] = *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't';
+            el = 2;
+        } else if (*p < 0x20 || *p == 0x7f) {
+            e[0] = '\\';
+            e[1] = 'x';
+            e[2] = hex[*p >> 4];
+            e[3] = hex[*p & 15];
+            el = 4;
+        } else {
+            e[0] = (char)*p;
+            el = 1;
+        }
+        if (o + el >= outlen)
+            break;
+        memcpy(out + o, e, el);
+        o += el;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+int bk_has_ctrl(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 1;
+    return 0;
+}
+
+static __thread mode_t bad_mode;
+
+const char *bk_ftype(mode_t m)
+{
+    switch (m & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFLNK: return "a symbolic link";
+    default: return "of unknown type";
+    }
+}
+
+const char *bk_strerror(int e)
+{
+    static __thread char buf[96];
+    if (e != BK_ENOTREG)
+        return strerror(e);
+    snprintf(buf, sizeof buf, "is %s, not a regular file", bk_ftype(bad_mode));
+    return buf;
+}
+
+int bk_open_file(int dirfd, const char *name, int flags, unsigned types, struct stat *stp)
+{
+    struct stat sb;
+    if (!stp)
+        stp = &sb;
+    int fd = openat(dirfd, name, flags | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP && (flags & O_NOFOLLOW)) {
+            bad_mode = S_IFLNK;
+            errno = BK_ENOTREG;
+        }
+        return -1;
+    }
+    if (fstat(fd, stp) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    int ok = (S_ISREG(stp->st_mode) && (types & BK_FT_REG)) ||
+             (S_ISBLK(stp->st_mode) && (types & BK_FT_BLK));
+    if (!ok) {
+        close(fd);
+        bad_mode = stp->st_mode;
+        errno = BK_ENOTREG;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
 }
 
 static BK_NORETURN void die_v(int with_errno, const char *fmt, va_list ap)
@@ -28,10 +160,14 @@ static BK_NORETURN void die_v(int with_errno, const char *fmt, va_list ap)
         size_t l = strlen(msg);
         snprintf(msg + l, sizeof msg - l, ": %s", strerror(e));
     }
-    /* The log gets the message too, unless it is the terminal we print to. */
+    /* The log gets the message too, unless it is the terminal we print to.
+     * One error is one line: control characters (a newline in a path or a
+     * revision spec) are escaped, here and in the log. */
     if (!log_is_stdio())
         log_error("%s", msg);
-    fprintf(stderr, "%s: error: %s\n", bk_prog, msg);
+    char esc[4 * sizeof msg];
+    bk_escape(esc, sizeof esc, msg);
+    fprintf(stderr, "%s: error: %s\n", bk_prog, esc);
     exit(1);
 }
 
@@ -166,7 +302,7 @@ ssize_t bk_pread_full(int fd, void *buf, size_t len, off_t off)
 
 char *bk_read_file(int dirfd, const char *path, size_t max, size_t *lenp)
 {
-    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = bk_open_file(dirfd, path, O_RDONLY, BK_FT_REG, NULL);
     if (fd < 0)
         return NULL;
     size_t cap = 4096, len = 0;

@@ -234,9 +234,9 @@ struct ynode *ynode_parse_fd(int fd, const char *name, char *err, size_t errlen)
 
 struct ynode *ynode_parse_file(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    int fd = bk_open_file(AT_FDCWD, path, O_RDONLY, BK_FT_REG, NULL);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open: %s", path, bk_strerror(errno));
         return NULL;
     }
     struct ynode *r = ynode_parse_fd(fd, path, err, errlen);

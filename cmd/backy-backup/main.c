@@ -194,9 +194,9 @@ int main(int argc, char **argv)
     int full = full_opt || (fb && (!strcmp(fb, "true") || !strcmp(fb, "yes")));
 
     /* One backup per job at a time: the lock is on the config file. */
-    int lockfd = openat(dirfd, "config", O_RDONLY | O_CLOEXEC);
+    int lockfd = bk_open_file(dirfd, "config", O_RDONLY, BK_FT_REG, NULL);
     if (lockfd < 0)
-        bk_die_errno("cannot open job configuration: %s/config", dir);
+        bk_die("cannot open job configuration: %s/config: %s", dir, bk_strerror(errno));
     if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EWOULDBLOCK) {
             log_info("backup already in progress in %s: nothing to do", dir);

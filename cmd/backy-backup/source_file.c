@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backy/log.h"
 #include "backy/util.h"
 #include "sources.h"
 
@@ -18,14 +19,17 @@ static int file_open(struct bk_source *s, const struct bk_srccfg *cfg, const cha
 {
     const char *fn = srccfg_get(cfg, "filename");
     s->desc = fn;
-    s->fd = open(fn, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (s->fd < 0) {
-        snprintf(err, errlen, "cannot open source file: %s: %s", fn, strerror(errno));
+    /* a FIFO (or a terminal) named as source must not block the backup
+     * while it holds the job lock: opened without blocking, checked */
+    struct stat st;
+    s->fd = bk_open_file(AT_FDCWD, fn, O_RDONLY, BK_FT_REG | BK_FT_BLK, &st);
+    if (s->fd < 0 && errno == BK_ENOTREG) {
+        snprintf(err, errlen, "source is neither a regular file nor a block device: %s: %s", fn,
+                 bk_ftype(st.st_mode));
         return -1;
     }
-    struct stat st;
-    if (fstat(s->fd, &st) < 0) {
-        snprintf(err, errlen, "cannot stat source file: %s: %s", fn, strerror(errno));
+    if (s->fd < 0) {
+        snprintf(err, errlen, "cannot open source file: %s: %s", fn, strerror(errno));
         return -1;
     }
     if (S_ISREG(st.st_mode)) {
@@ -57,8 +61,26 @@ static ssize_t file_pread(struct bk_source *s, void *buf, size_t len, uint64_t o
     return bk_pread_full(s->fd, buf, len, (off_t)off);
 }
 
+/* The size now: a source that grew while it was read is backed up to its
+ * size at the start (a shrinking one fails while it is read). */
+static int file_size_now(struct bk_source *s, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(s->fd, &st) < 0)
+        return -1;
+    if (S_ISBLK(st.st_mode))
+        return ioctl(s->fd, BLKGETSIZE64, size);
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
 static int file_finish(struct bk_source *s, int success, char *err, size_t errlen)
 {
+    uint64_t now;
+    if (success && s->fd >= 0 && file_size_now(s, &now) == 0 && now > s->size)
+        log_warn("source grew during the backup: %s: from %llu to %llu bytes; the revision "
+                 "holds its first %llu bytes", s->desc, (unsigned long long)s->size,
+                 (unsigned long long)now, (unsigned long long)s->size);
     return 0;
 }
 

@@ -27,7 +27,8 @@ struct bk_cli {
 int bk_cli_option(struct bk_cli *cli, int opt, const char *arg, const char *usage);
 /* Print usage to stderr with an error line and exit 1. */
 void bk_usage_error(const char *usage, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
-/* Open the log as the options say; logs go to stderr when stdout carries data. */
+/* Open the log as the options say; logs go to stderr when stdout carries
+ * data. When it does not, SIGPIPE is ignored (see bk_ignore_sigpipe). */
 void bk_cli_log(const struct bk_cli *cli, int stdout_is_data);
 /* Absolute path of the job directory (malloc'd). */
 char *bk_cli_jobdir(const struct bk_cli *cli);

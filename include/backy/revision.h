@@ -62,8 +62,11 @@ struct bk_store {
     size_t n;
 };
 
-/* Open dir and read every *.rev. A .rev that cannot be parsed is skipped
- * with a warning naming it. 0, or -1 with a message in err. */
+/* Open dir and read every *.rev. A directory without a regular file
+ * "config" is not a job directory (-1, errno ENOENT when it has none). A
+ * .rev that cannot be parsed or is not a regular file (a FIFO never
+ * blocks) is skipped with a warning naming it. 0, or -1 with a message in
+ * err. */
 int store_open(struct bk_store *st, const char *dir, char *err, size_t errlen);
 /* Use an already open directory descriptor (taken over; closed by store_close). */
 int store_open_fd(struct bk_store *st, int dirfd, const char *dir, char *err, size_t errlen);
@@ -76,8 +79,9 @@ const struct bk_rev *store_last(const struct bk_store *st);
 
 /* Resolve a revision spec (manual, -r): full ID, unique ID prefix,
  * relative number (0 = newest complete), last/latest, a tag (newest
- * complete revision with it). NULL spec means "last". On failure returns
- * NULL with a message naming the spec in err. */
+ * complete revision with it). NULL spec means "last". A spec with a control
+ * character is refused. On failure returns NULL with a message naming the
+ * spec (escaped) in err. */
 const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, char *err, size_t errlen);
 
 /* Parse / format one .rev document. rev_parse: 0 or -1 with err. */
@@ -86,9 +90,12 @@ char *rev_format(const struct bk_rev *rev);  /* malloc'd YAML */
 void rev_free(struct bk_rev *rev);           /* frees members, not rev */
 int rev_set_tags(struct bk_rev *rev, const char *comma_list, char *err, size_t errlen);
 int rev_has_tag(const struct bk_rev *rev, const char *tag);
-/* The one rule for a tag, everywhere (config, command line, .rev, launcher):
+/* The rule for a tag this project gives (command line, config, launcher):
  * 1-64 of letters, digits and _-.:@+, not starting with '-'. */
 int bk_tag_valid(const char *tag);
+/* The rule for a tag read from a .rev: backy 2.0 took free-form tags, so
+ * anything without control characters (spaces, empty), up to 1024 bytes. */
+int bk_tag_readable(const char *tag);
 
 /* Write ID.rev atomically (mode 0440 when complete, 0640 otherwise). */
 int rev_save(int dirfd, const struct bk_rev *rev);

@@ -17,6 +17,36 @@
 extern const char *bk_prog;
 void bk_setprog(const char *argv0);
 
+/* Hold closed stdin/stdout/stderr with /dev/null (see bk_setprog) and say
+ * whether fd (0-2) was closed when the program started. */
+int bk_std_closed(int fd);
+/* SIGPIPE ignored: a write to a pipe nobody reads fails with EPIPE instead
+ * of killing the program (a backup is never killed by its own output). */
+void bk_ignore_sigpipe(void);
+
+/* Copy in to out with control characters escaped (\n, \r, \t, \xHH), so
+ * a message is always one line; truncates to outlen. Returns the length. */
+size_t bk_escape(char *out, size_t outlen, const char *in);
+/* 1 when s contains a control character (below 0x20, or 0x7f). */
+int bk_has_ctrl(const char *s);
+
+/* Open dirfd/name (flags: O_RDONLY or O_WRONLY, maybe O_NOFOLLOW) so that
+ * a FIFO or a device cannot block the caller: with O_NONBLOCK, checked with
+ * fstat (into st if not NULL), O_NONBLOCK cleared again. Only the types in
+ * types are accepted (BK_FT_REG, BK_FT_BLK); any other file (and a symlink
+ * under O_NOFOLLOW) fails with errno BK_ENOTREG. Returns the descriptor or
+ * -1/errno; bk_strerror() words the reason ("is a FIFO, not a regular
+ * file"). */
+#define BK_FT_REG 1u
+#define BK_FT_BLK 2u
+#define BK_ENOTREG 4000
+struct stat;
+int bk_open_file(int dirfd, const char *name, int flags, unsigned types, struct stat *st);
+/* strerror(), also for BK_ENOTREG (names the type the last refused file had). */
+const char *bk_strerror(int e);
+/* "a FIFO", "a directory", ... for a st_mode. */
+const char *bk_ftype(mode_t mode);
+
 /* Print "PROG: error: MESSAGE" (to stderr and, if open, the log) and exit 1. */
 BK_NORETURN BK_PRINTF(1, 2) void bk_die(const char *fmt, ...);
 /* Same as bk_die, with ": strerror(errno)" appended. */
@@ -37,8 +67,10 @@ int bk_pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* Read exactly len bytes unless EOF comes first; returns bytes read or -1. */
 ssize_t bk_pread_full(int fd, void *buf, size_t len, off_t off);
 
-/* Read a whole (small) file into a NUL-terminated buffer; max bytes limit.
- * Returns NULL with errno set (EFBIG when larger than max). */
+/* Read a whole (small) regular file into a NUL-terminated buffer; max
+ * bytes limit. Opened with bk_open_file: a FIFO or device does not block,
+ * it fails with BK_ENOTREG. Returns NULL with errno set (EFBIG when larger
+ * than max); word it with bk_strerror(). */
 char *bk_read_file(int dirfd, const char *path, size_t max, size_t *lenp);
 
 /* Replace dirfd/name atomically with the given contents and mode:

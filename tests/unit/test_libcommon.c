@@ -213,6 +213,7 @@ static void test_store(void)
     addrev(dir, "BBBBBBBBBBBBBBBBBBBBB4", "2015-11-06 20:00:00", "hourly", 1);
     addrev(dir, "CCCCCCCCCCCCCCCCCCCCC5", "2015-11-07 20:00:00", "daily", 0);
     writefile(dir, "DDDDDDDDDDDDDDDDDDDDD6.rev", "{uuid: DDDDDDDDDDDDDDDDDDDDD6, timestamp: 20");
+    writefile(dir, "config", "type: file\nfilename: /dev/null\n");
     int devnull = open("/dev/null", O_WRONLY);
     int saved = dup(1);
     dup2(devnull, 1); /* the warning about the corrupt .rev goes to the log (stdout) */
