@@ -52,6 +52,8 @@ void bk_cli_log(const struct bk_cli *cli, int stdout_is_data)
      * (log.c). Where stdout is the data, SIGPIPE ends the program as usual. */
     if (!stdout_is_data)
         bk_ignore_sigpipe();
+    else if (bk_std_closed(1))
+        bk_die("cannot write to stdout: it is closed");
     if (log_open(cli->logfile, cli->verbose, stdout_is_data) < 0)
         bk_die_errno("cannot open log file: %s", cli->logfile);
 }

@@ -22,15 +22,17 @@ void bk_setprog(const char *argv0)
     bk_prog = s ? s + 1 : argv0;
     /* A tool started with stdin, stdout or stderr closed would hand that
      * number to the next file it opens, and its messages would go into
-     * that file: hold them with /dev/null, and remember. */
+     * that file: hold them with /dev/null, and remember. Close-on-exec:
+     * a program this one runs (the backy wrapper runs the tool) sees them
+     * closed, as they were. */
     for (int fd = 0; fd <= 2; fd++) {
         if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
             continue;
-        int n = open("/dev/null", fd ? O_WRONLY : O_RDONLY);
+        int n = open("/dev/null", (fd ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
         if (n < 0)
             break;
         if (n != fd) {
-            dup2(n, fd);
+            dup3(n, fd, O_CLOEXEC);
             close(n);
         }
         std_closed |= 1 << fd;

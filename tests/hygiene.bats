@@ -177,6 +177,24 @@ EOF
     assert_equal "$(status_count "$JOB")" 4
 }
 
+@test "a closed stdout or stderr: a backup logs to what is left and completes; find refuses" {
+    job_with_revision
+    run bash -c "'$BACKY_BIN/backy' -b '$JOB' backup daily >&-"
+    assert_success
+    second=$(last_id "$JOB")
+    [ "$second" != "$FIRST" ]
+    # the log went to stderr
+    assert_output_contains "revision $second complete"
+    run bash -c "'$BACKY_BIN/backy' -b '$JOB' backup daily >&- 2>&-"
+    assert_success
+    [ "$(last_id "$JOB")" != "$second" ]
+    grep -q 'duration:' "$JOB/$(last_id "$JOB").rev"
+    # where stdout is the data, a closed one is an error
+    run bash -c "'$BACKY_BIN/backy' -b '$JOB' find >&-"
+    assert_failure 1
+    assert_equal "$output" "backy-find: error: cannot write to stdout: it is closed"
+}
+
 @test "a restore to a file whose log output nobody reads completes" {
     job_with_revision
     run_pipe_gone "$T/stderr" "$BACKY_BIN/backy" -b "$JOB" restore -r 0 "$T/restored"
