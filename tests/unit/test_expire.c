@@ -45,6 +45,11 @@ int main(void)
     if (!dir)
         return 1;
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+    /* a job directory has a config */
+    int cfd = openat(dirfd, "config", O_WRONLY | O_CREAT, 0640);
+    if (cfd < 0 || write(cfd, "type: file\nfilename: /dev/null\n", 31) != 31)
+        return 1;
+    close(cfd);
     int64_t now = 1700000000;
     /* five daily revisions 10, 9, 8, 7, 0 days old; the one 9 days old
      * also has the ad-hoc tag "manual" */
@@ -68,7 +73,10 @@ int main(void)
     struct bk_schedule s = {"d", iv, 1};
     char err[1024];
     struct bk_store st;
-    store_open(&st, dir, err, sizeof err);
+    if (store_open(&st, dir, err, sizeof err) < 0) {
+        printf("# %s\n", err);
+        return 1;
+    }
 
     struct bk_expire_stats stats;
     size_t n = expire_apply(&st, &s, now, 1, report, NULL, &stats);
