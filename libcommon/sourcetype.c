@@ -9,12 +9,14 @@
 
 extern const struct bk_sourcetype bk_sourcetype_file;
 extern const struct bk_sourcetype bk_sourcetype_ceph_rbd, bk_sourcetype_flyingcircus;
+extern const struct bk_sourcetype bk_sourcetype_replica;
 
 /* One line per source type. */
 static const struct bk_sourcetype *const types[] = {
     &bk_sourcetype_file,
     &bk_sourcetype_ceph_rbd,
     &bk_sourcetype_flyingcircus,
+    &bk_sourcetype_replica,
     NULL,
 };
 

@@ -34,6 +34,10 @@ static const char usage[] =
     "  forget -r REVISION       remove one revision\n"
     "  tags -r REVISION set|add|remove TAGS   change the tags of a revision\n"
     "  expire [-c CONFIG] [--dry-run] [JOB...]   apply the retention of the main configuration\n"
+    "  send [-r REV] [--base BASE]   write a revision to stdout as a replication stream\n"
+    "  receive                  read a replication stream from stdin into the job (created if missing)\n"
+    "  push [--all] [USER@]HOST:DIR | DIR   copy the revisions the other job lacks (over ssh)\n"
+    "  revisions --json         the job's revisions as JSON (what push asks the other side)\n"
     "\n"
     "Exit status: 0 on success, 1 otherwise; check: 0 OK, 2 CRITICAL, 3 UNKNOWN.\n";
 
@@ -43,6 +47,8 @@ static const struct { const char *action, *tool; } actions[] = {
     {"restore", "backy-restore"}, {"status", "backy-status"},   {"verify", "backy-verify"},
     {"scheduler", "backy-sched"}, {"check", "backy-check"},     {"telnetd", "backy-telnetd"},
     {"forget", "backy-forget"},   {"tags", "backy-tags"},       {"expire", "backy-expire"},
+    {"send", "backy-send"},       {"receive", "backy-receive"}, {"push", "backy-push"},
+    {"revisions", "backy-revisions"},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,420 @@
+/* backy-receive - read a replication stream (backy send) from stdin into a
+ * job directory, created when missing (config type "replica").
+ *
+ * Order: options; create the directory and its config when missing; lock
+ * (flock on config); enter the sandbox; read and check the stream's
+ * metadata and sums; clean up leftovers of interrupted runs; a revision
+ * already here: read the rest, check it, done; the base must be here;
+ * write ID.rev without stats (incomplete); clone the base (reflink, else a
+ * full copy with a warning); write the blocks, each checked against the
+ * stream's sums by the parser; check the trailer and that every block not
+ * sent equals the base's; fsync; ID.sums; complete ID.rev; image 0440;
+ * last/last.rev. A failure or signal removes the incomplete revision; a
+ * SIGKILL leaves it incomplete for the next run to remove. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/sandbox.h"
+#include "backy/sourcetype.h"
+#include "backy/stream.h"
+#include "backy/sums.h"
+#include "backy/util.h"
+
+static const char usage[] =
+    "usage: backy-receive [-l LOGFILE] [-v] [-b DIR] [--origin TEXT]\n"
+    "Reads one revision as a replication stream (backy send) from stdin into\n"
+    "the job in DIR, which is created when missing, with a config of type\n"
+    "replica (origin: TEXT) that is never backed up from. Incremental streams\n"
+    "need their base revision in DIR. A revision already in DIR is a no-op.\n"
+    "Exit status: 0 on success, 1 otherwise.\n";
+
+/* Writes inside the job directory, reads stdin. */
+static const struct sb_policy policy = {
+    .name = "backy-receive",
+    .groups = SB_BASE | SB_WRITE,
+};
+
+static volatile sig_atomic_t got_signal;
+static int job_dirfd = -1;
+static const char *job_dir;
+static char new_id[BK_ID_MAX];
+static int rev_started;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+/* stdin, but a signal ends the read (no SA_RESTART) and the receive. */
+static ssize_t stdin_read(void *arg, void *buf, size_t len)
+{
+    (void)arg;
+    for (;;) {
+        if (got_signal) {
+            errno = EINTR;
+            return -1;
+        }
+        ssize_t n = read(STDIN_FILENO, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n;
+    }
+}
+
+/* Give up: remove the incomplete revision when there is one. */
+BK_NORETURN BK_PRINTF(1, 2) static void give_up(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (got_signal)
+        snprintf(msg, sizeof msg, "interrupted by signal %d (%s)", (int)got_signal,
+                 strsignal(got_signal));
+    if (rev_started) {
+        rev_remove(job_dirfd, new_id);
+        bk_die("%s; revision %s removed", msg, new_id);
+    }
+    bk_die("%s", msg);
+}
+
+/* Leftovers of interrupted runs (as backy-backup cleans them): incomplete
+ * revisions, unless their image is read-only, and ID / ID.* files without
+ * an ID.rev. Complete revisions are never touched. */
+static void cleanup(struct bk_store *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        if (st->revs[i].complete)
+            continue;
+        struct stat sb;
+        if (fstatat(st->dirfd, st->revs[i].id, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(sb.st_mode) && !(sb.st_mode & 0222)) {
+            log_warn("revision %s has no duration but a read-only image: not removing it; "
+                     "check %s/%s.rev", st->revs[i].id, st->dir, st->revs[i].id);
+            continue;
+        }
+        log_info("removing incomplete revision %s", st->revs[i].id);
+        if (rev_remove(st->dirfd, st->revs[i].id) < 0)
+            bk_die_errno("cannot remove incomplete revision: %s/%s", st->dir, st->revs[i].id);
+    }
+    int dfd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!d)
+        bk_die_errno("cannot read job directory: %s", st->dir);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *dot = strchr(de->d_name, '.');
+        size_t l = dot ? (size_t)(dot - de->d_name) : strlen(de->d_name);
+        char id[BK_ID_MAX], rn[BK_ID_MAX + 8];
+        if (l < 16 || l >= sizeof id)
+            continue;
+        memcpy(id, de->d_name, l);
+        id[l] = '\0';
+        if (!stream_id_valid(id) || !strcmp(id, "config"))
+            continue;
+        snprintf(rn, sizeof rn, "%s.rev", id);
+        struct stat sb;
+        if (fstatat(st->dirfd, rn, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+            continue;
+        log_info("removing leftover file %s/%s", st->dir, de->d_name);
+        if (unlinkat(st->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
+            bk_die_errno("cannot remove leftover file: %s/%s", st->dir, de->d_name);
+    }
+    closedir(d);
+}
+
+/* Create the job directory (and missing parents) and its config. */
+static int open_jobdir(const char *dir, const char *origin)
+{
+    char *p = bk_strdup(dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, 0750) < 0 && errno != EEXIST)
+            bk_die_errno("cannot create directory: %s", p);
+        *s = '/';
+    }
+    if (mkdir(p, 0750) < 0 && errno != EEXIST)
+        bk_die_errno("cannot create job directory: %s", p);
+    free(p);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        bk_die_errno("cannot open job directory: %s", dir);
+    struct stat sb;
+    if (fstatat(dfd, "config", &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        return dfd;
+    struct bk_srccfg cfg = {0};
+    char err[512];
+    const struct bk_sourcetype *t = sourcetype_find("replica");
+    if (!t || t->from_init_arg(origin, &cfg, err, sizeof err) < 0)
+        bk_die("--origin: %s", err);
+    char *y = srccfg_format(&cfg);
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "config.tmp-%ld", (long)getpid());
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd < 0)
+        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
+    if (bk_write_all(fd, y, strlen(y)) < 0 || fsync(fd) < 0 || close(fd) < 0) {
+        unlinkat(dfd, tmp, 0);
+        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
+    }
+    /* link refuses to replace a config another receive made meanwhile */
+    if (linkat(dfd, tmp, dfd, "config", 0) < 0 && errno != EEXIST) {
+        int e = errno;
+        unlinkat(dfd, tmp, 0);
+        errno = e;
+        bk_die_errno("cannot write job configuration: %s/config", dir);
+    }
+    unlinkat(dfd, tmp, 0);
+    bk_fsync_dir(dfd);
+    log_info("created job directory %s for copies from %s", dir, *origin ? origin : "another server");
+    free(y);
+    srccfg_free(&cfg);
+    return dfd;
+}
+
+/* Make img a copy of the base: reflink, else a sparse copy (warned). */
+static void clone_base(int img, int bfd, const char *bid)
+{
+    if (ioctl(img, FICLONE, bfd) == 0)
+        return;
+    int e = errno;
+    if (e != EOPNOTSUPP && e != EXDEV && e != EINVAL && e != ENOTTY && e != ENOSYS)
+        give_up("cannot clone base image: %s/%s: %s", job_dir, bid, strerror(e));
+    log_warn("filesystem has no reflink support: making a full copy of base %s", bid);
+    struct stat sb;
+    if (fstat(bfd, &sb) < 0)
+        give_up("cannot stat base image: %s/%s: %s", job_dir, bid, strerror(errno));
+    off_t off = 0, end = sb.st_size;
+    while (off < end) {
+        off_t d = lseek(bfd, off, SEEK_DATA), h;
+        if (d < 0 && errno == ENXIO)
+            break;
+        if (d < 0) {
+            d = off;
+            h = end;
+        } else {
+            h = lseek(bfd, d, SEEK_HOLE);
+            if (h < 0)
+                h = end;
+        }
+        off_t in = d, out = d;
+        while (in < h) {
+            ssize_t r = copy_file_range(bfd, &in, img, &out, (size_t)(h - in), 0);
+            if (r < 0)
+                give_up("cannot copy base image: %s/%s: %s", job_dir, bid, strerror(errno));
+            if (r == 0)
+                break;
+        }
+        off = h;
+    }
+}
+
+static void punch(int img, uint64_t off, uint64_t len, const unsigned char *zeros, uint32_t bs)
+{
+    if (fallocate(img, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0)
+        return;
+    if (errno != EOPNOTSUPP)
+        give_up("cannot punch hole in image: %s/%s: %s", job_dir, new_id, strerror(errno));
+    while (len) {
+        size_t l = len < bs ? (size_t)len : bs;
+        if (bk_pwrite_all(img, zeros, l, (off_t)off) < 0)
+            give_up("cannot write image: %s/%s: %s", job_dir, new_id, strerror(errno));
+        off += l;
+        len -= l;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    bk_setprog(argv[0]);
+    struct bk_cli cli = {0};
+    const char *origin = "";
+    static const struct option longopts[] = {BK_CLI_LONG, {"origin", required_argument, 0, 'O'},
+                                             {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
+        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'O')
+            origin = optarg;
+    if (optind != argc)
+        bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    bk_cli_log(&cli, 0);
+    if (isatty(STDIN_FILENO))
+        bk_die("refusing to read a stream from a terminal: pipe backy send into stdin");
+    char *dir = bk_cli_jobdir(&cli);
+    job_dir = dir;
+    int dirfd = open_jobdir(dir, origin);
+    job_dirfd = dirfd;
+
+    int lockfd = openat(dirfd, "config", O_RDONLY | O_CLOEXEC);
+    if (lockfd < 0)
+        bk_die_errno("cannot open job configuration: %s/config", dir);
+    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
+        bk_die_errno("cannot lock job configuration: %s/config", dir);
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sandbox_enter(&policy);
+
+    char err[2048];
+    struct bk_stream_rd rd;
+    if (stream_rd_begin(&rd, stdin_read, NULL, err, sizeof err) < 0)
+        give_up("stream refused: %s", err);
+    struct bk_stream_meta *m = &rd.meta;
+    snprintf(new_id, sizeof new_id, "%s", m->rev.id);
+
+    struct bk_store st;
+    if (store_open_fd(&st, dirfd, dir, err, sizeof err) < 0)
+        bk_die("%s", err);
+    cleanup(&st);
+    if (store_reload(&st, err, sizeof err) < 0)
+        bk_die("%s", err);
+
+    struct bk_stream_rec rec;
+    int rc;
+    for (size_t i = 0; i < st.n; i++) {
+        if (strcmp(st.revs[i].id, new_id))
+            continue;
+        /* already here (cleanup left only complete revisions, or a
+         * read-only image it does not dare remove) */
+        if (!st.revs[i].complete)
+            bk_die("revision %s is here but incomplete with a read-only image: %s/%s.rev", new_id,
+                   dir, new_id);
+        while ((rc = stream_rd_next(&rd, &rec, err, sizeof err)) > 0)
+            ;
+        if (rc < 0)
+            bk_die("stream refused: %s", err);
+        log_info("revision %s is already in %s: nothing to do", new_id, dir);
+        return 0;
+    }
+
+    int bfd = -1;
+    struct bk_sums bsums = {0};
+    if (*m->base) {
+        const struct bk_rev *b = NULL;
+        for (size_t i = 0; i < st.n; i++)
+            if (!strcmp(st.revs[i].id, m->base) && st.revs[i].complete)
+                b = &st.revs[i];
+        if (!b)
+            bk_die("stream refused: base revision %s is missing in %s", m->base, dir);
+        bfd = openat(dirfd, m->base, O_RDONLY | O_CLOEXEC);
+        if (bfd < 0)
+            bk_die_errno("cannot open base image: %s/%s", dir, m->base);
+        char sn[BK_ID_MAX + 8];
+        snprintf(sn, sizeof sn, "%s%s", m->base, BK_SUMS_SUFFIX);
+        struct stat sb;
+        if (sums_load(dirfd, sn, &bsums, err, sizeof err) < 0 || fstat(bfd, &sb) < 0 ||
+            bsums.size != (uint64_t)sb.st_size)
+            bk_die("stream refused: base revision %s has no usable sums in %s", m->base, dir);
+    }
+
+    /* the new revision, incomplete until the end */
+    struct bk_rev nrev = m->rev;
+    nrev.complete = 0;
+    if (rev_save(dirfd, &nrev) < 0)
+        bk_die_errno("cannot write revision file: %s/%s.rev", dir, new_id);
+    rev_started = 1;
+    int img = openat(dirfd, new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (img < 0)
+        give_up("cannot create image: %s/%s: %s", dir, new_id, strerror(errno));
+    if (bfd >= 0)
+        clone_base(img, bfd, m->base);
+    if (ftruncate(img, (off_t)m->size) < 0)
+        give_up("cannot resize image: %s/%s: %s", dir, new_id, strerror(errno));
+
+    uint32_t bs = m->block_size;
+    uint64_t n = rd.sums.nblocks;
+    unsigned char *sent = bk_calloc((size_t)(n / 8 + 1), 1);
+    unsigned char *zeros = bk_calloc(1, bs);
+    uint64_t nwritten = 0, nzero = 0, bytes = 0;
+    while ((rc = stream_rd_next(&rd, &rec, err, sizeof err)) > 0) {
+        if (got_signal)
+            give_up("interrupted");
+        uint64_t off = rec.index * (uint64_t)bs;
+        if (rec.type == BK_REC_DATA) {
+            if (bk_pwrite_all(img, rec.data, rec.len, (off_t)off) < 0)
+                give_up("cannot write image: %s/%s: %s", dir, new_id, strerror(errno));
+            nwritten++;
+            bytes += rec.len;
+        } else {
+            uint64_t end = (rec.index + rec.count) * (uint64_t)bs;
+            if (end > m->size)
+                end = m->size;
+            if (bfd >= 0)
+                punch(img, off, end - off, zeros, bs);
+            nzero += rec.count;
+        }
+        for (uint64_t i = rec.index; i < rec.index + rec.count; i++)
+            sent[i / 8] |= (unsigned char)(1u << (i % 8));
+    }
+    if (rc < 0)
+        give_up("stream refused: %s", err);
+    /* every block not sent must be the base's */
+    for (uint64_t i = 0; i < n; i++) {
+        if (sent[i / 8] & (1u << (i % 8)))
+            continue;
+        if (bfd < 0 || i >= bsums.nblocks || bsums.block_size != bs ||
+            sums_block_len(&bsums, i) != sums_block_len(&rd.sums, i) ||
+            !bk_hash_eq(&bsums.h[i], &rd.sums.h[i]))
+            give_up("stream refused: block %llu is not in the stream and differs from base %s",
+                    (unsigned long long)i, *m->base ? m->base : "(none)");
+    }
+    if (fsync(img) < 0)
+        give_up("cannot flush image: %s/%s: %s", dir, new_id, strerror(errno));
+    char sn[BK_ID_MAX + 8];
+    snprintf(sn, sizeof sn, "%s%s", new_id, BK_SUMS_SUFFIX);
+    if (sums_save(dirfd, sn, &rd.sums, 0440, err, sizeof err) < 0)
+        give_up("%s", err);
+    if (got_signal)
+        give_up("interrupted");
+    /* complete: from here on the revision stays */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    nrev.complete = 1;
+    if (rev_save(dirfd, &nrev) < 0)
+        give_up("cannot complete revision file: %s/%s.rev: %s", dir, new_id, strerror(errno));
+    rev_started = 0;
+    if (fchmodat(dirfd, new_id, 0440, 0) < 0)
+        log_warn("cannot make the image read-only: %s/%s: %s", dir, new_id, strerror(errno));
+    if (store_reload(&st, err, sizeof err) == 0) {
+        const struct bk_rev *last = store_last(&st);
+        if (last && store_update_last(dirfd, last->id) < 0)
+            log_warn("cannot update %s/last: %s", dir, strerror(errno));
+    }
+    char sz[32];
+    bk_fmt_size(sz, sizeof sz, bytes);
+    log_info("received revision %s into %s%s%s: %llu blocks written (%s), %llu zero", new_id, dir,
+             *m->base ? " against " : "", m->base, (unsigned long long)nwritten, sz,
+             (unsigned long long)nzero);
+    free(sent);
+    free(zeros);
+    sums_free(&bsums);
+    stream_rd_free(&rd);
+    store_close(&st);
+    free(dir);
+    return 0;
+}
