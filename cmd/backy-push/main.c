@@ -1,0 +1,341 @@
+/* backy-push - copy the revisions another job directory lacks to it,
+ * locally or over ssh: ask the other side which revisions it holds
+ * (backy revisions --json), then for each missing one, oldest first, run
+ * backy-send against the newest revision both sides hold into
+ * backy receive on the other side. Idempotent and resumable: what the
+ * other side holds complete is never sent again, and an interrupted receive
+ * leaves an incomplete revision that the next receive removes.
+ *
+ * The ssh command comes from BACKY_SSH (default "ssh", split on spaces),
+ * the remote program from BACKY_REMOTE_BACKY (default "backy"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backy/cli.h"
+#include "backy/log.h"
+#include "backy/revision.h"
+#include "backy/sandbox.h"
+#include "backy/util.h"
+
+static const char usage[] =
+    "usage: backy-push [-l LOGFILE] [-v] [-b DIR] [--all] [USER@]HOST:TARGETDIR | TARGETDIR\n"
+    "Copies the revisions of the job in DIR that the job in TARGETDIR lacks,\n"
+    "oldest first, each as an incremental stream against the newest revision\n"
+    "both hold (backy send | backy receive). HOST:TARGETDIR goes through ssh\n"
+    "(BACKY_SSH, default \"ssh\"; the remote program is BACKY_REMOTE_BACKY,\n"
+    "default \"backy\", on the remote PATH); a TARGETDIR alone is local.\n"
+    "TARGETDIR is created when missing.\n"
+    "  --all   also send revisions older than the newest one both hold\n"
+    "Exit status: 0 on success, 1 otherwise.\n";
+
+/* Push only reads the job, but it starts backy-send, ssh and (locally)
+ * backy-receive, which inherit its filter until they load their own: so it
+ * allows what they need to start, ssh to connect and receive to write. */
+static const int push_extra[] = {-1};
+static const struct sb_policy policy = {
+    .name = "backy-push",
+    .groups = SB_BASE | SB_WRITE | SB_PROC | SB_POLL | SB_NET_CLIENT | SB_THREADS,
+    .extra = push_extra,
+};
+
+static char **ssh_argv;   /* BACKY_SSH split, NULL when local */
+static size_t ssh_argc;
+static const char *host, *tdir, *target;
+static char *tooldir, *jobdir;
+static const char *verbose_flag;
+
+/* Single-quoted for the remote shell. */
+static char *shq(const char *s)
+{
+    size_t n = 3;
+    for (const char *p = s; *p; p++)
+        n += *p == '\'' ? 4 : 1;
+    char *o = bk_malloc(n), *q = o;
+    *q++ = '\'';
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'') {
+            memcpy(q, "'\\''", 4);
+            q += 4;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q++ = '\'';
+    *q = '\0';
+    return o;
+}
+
+/* argv of the other side's action: local tool beside us, or ssh HOST CMD. */
+static char **remote_argv(const char *action, const char *extra1, const char *extra2)
+{
+    char **a = bk_calloc(ssh_argc + 12, sizeof *a);
+    size_t n = 0;
+    if (!ssh_argv) {
+        a[n++] = bk_asprintf("%s/backy-%s", tooldir, action);
+        a[n++] = "-b";
+        a[n++] = (char *)tdir;
+        if (verbose_flag)
+            a[n++] = (char *)verbose_flag;
+        if (extra1)
+            a[n++] = (char *)extra1;
+        if (extra2)
+            a[n++] = (char *)extra2;
+        return a;
+    }
+    for (size_t i = 0; i < ssh_argc; i++)
+        a[n++] = ssh_argv[i];
+    a[n++] = "--";
+    a[n++] = (char *)host;
+    const char *rb = getenv("BACKY_REMOTE_BACKY");
+    char *qb = shq(rb && *rb ? rb : "backy"), *qd = shq(tdir);
+    char *q1 = extra1 ? shq(extra1) : bk_strdup(""), *q2 = extra2 ? shq(extra2) : bk_strdup("");
+    a[n++] = bk_asprintf("%s%s -b %s %s %s %s", qb, verbose_flag ? " -v" : "", qd, action, q1, q2);
+    free(qb);
+    free(qd);
+    free(q1);
+    free(q2);
+    return a;
+}
+
+/* Start argv with stdin/stdout redirected (-1: inherit). */
+static pid_t spawn(char **argv, int in, int out, int close1, int close2)
+{
+    pid_t p = fork();
+    if (p < 0)
+        bk_die_errno("cannot fork");
+    if (p == 0) {
+        if (in >= 0 && dup2(in, STDIN_FILENO) < 0)
+            _exit(127);
+        if (out >= 0 && dup2(out, STDOUT_FILENO) < 0)
+            _exit(127);
+        if (close1 >= 0)
+            close(close1);
+        if (close2 >= 0)
+            close(close2);
+        signal(SIGPIPE, SIG_DFL);
+        execvp(argv[0], argv);
+        fprintf(stderr, "%s: error: cannot run %s: %s\n", bk_prog, argv[0], strerror(errno));
+        _exit(127);
+    }
+    return p;
+}
+
+static int wait_for(pid_t p, const char *what)
+{
+    int st;
+    while (waitpid(p, &st, 0) < 0)
+        if (errno != EINTR)
+            bk_die_errno("cannot wait for %s", what);
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    log_warn("%s killed by signal %d", what, WTERMSIG(st));
+    return 128 + WTERMSIG(st);
+}
+
+struct rrev {
+    char *id;
+    int complete;
+};
+
+/* The other side's revisions (ids of complete ones). */
+static char **query(size_t *np)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        bk_die_errno("cannot make a pipe");
+    char **a = remote_argv("revisions", "--json", NULL);
+    pid_t p = spawn(a, -1, pfd[1], pfd[0], -1);
+    close(pfd[1]);
+    size_t cap = 65536, len = 0;
+    char *buf = bk_malloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= 64u << 20)
+                bk_die("answer of %s to the revisions query is too large", target);
+            cap *= 2;
+            buf = bk_realloc(buf, cap);
+        }
+        ssize_t k = read(pfd[0], buf + len, cap - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            bk_die_errno("cannot read the answer of %s", target);
+        if (k == 0)
+            break;
+        len += (size_t)k;
+    }
+    close(pfd[0]);
+    int rc = wait_for(p, "revisions query");
+    if (rc != 0)
+        bk_die("cannot ask %s which revisions it holds (exit status %d)", target, rc);
+    json_error_t je;
+    json_t *o = json_loadb(buf, len, 0, &je);
+    free(buf);
+    if (!o)
+        bk_die("answer of %s to the revisions query is not JSON: %s", target, je.text);
+    json_t *fmt = json_object_get(o, "format"), *list = json_object_get(o, "revisions");
+    if (!json_is_integer(fmt) || json_integer_value(fmt) != 1 || !json_is_array(list))
+        bk_die("answer of %s to the revisions query: unknown format", target);
+    size_t n = json_array_size(list), k = 0;
+    char **ids = bk_calloc(n + 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(list, i);
+        const char *id = json_string_value(json_object_get(r, "id"));
+        if (id && json_is_true(json_object_get(r, "complete")))
+            ids[k++] = bk_strdup(id);
+    }
+    json_decref(o);
+    *np = k;
+    return ids;
+}
+
+static int holds(char **ids, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ids[i], id))
+            return 1;
+    return 0;
+}
+
+/* backy-send -b JOB -r ID [--base B] | receive on the other side */
+static void push_one(const char *id, const char *base)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        bk_die_errno("cannot make a pipe");
+    char *sargv[10];
+    size_t n = 0;
+    sargv[n++] = bk_asprintf("%s/backy-send", tooldir);
+    sargv[n++] = "-b";
+    sargv[n++] = jobdir;
+    if (verbose_flag)
+        sargv[n++] = (char *)verbose_flag;
+    sargv[n++] = "-r";
+    sargv[n++] = (char *)id;
+    if (base) {
+        sargv[n++] = "--base";
+        sargv[n++] = (char *)base;
+    }
+    sargv[n] = NULL;
+    char host_name[256] = "";
+    gethostname(host_name, sizeof host_name - 1);
+    char *origin = bk_asprintf("%s:%s", host_name, jobdir);
+    char **rargv = remote_argv("receive", "--origin", origin);
+    log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
+             target);
+    pid_t ps = spawn(sargv, -1, pfd[1], pfd[0], -1);
+    pid_t pr = spawn(rargv, pfd[0], -1, pfd[1], -1);
+    close(pfd[0]);
+    close(pfd[1]);
+    int rs = wait_for(ps, "backy-send");
+    int rr = wait_for(pr, "receive");
+    if (rs != 0 || rr != 0)
+        bk_die("push of revision %s to %s failed (send exit status %d, receive exit status %d)",
+               id, target, rs, rr);
+    free(origin);
+}
+
+int main(int argc, char **argv)
+{
+    bk_setprog(argv[0]);
+    struct bk_cli cli = {0};
+    int all = 0;
+    static const struct option longopts[] = {BK_CLI_LONG, {"all", no_argument, 0, 'A'}, {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
+        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'A')
+            all = 1;
+    if (argc - optind != 1)
+        bk_usage_error(usage, argc == optind ? "no target given" : "too many arguments");
+    target = argv[optind];
+    bk_cli_log(&cli, 0);
+    if (cli.verbose)
+        verbose_flag = "-v";
+    jobdir = bk_cli_jobdir(&cli);
+
+    /* HOST:DIR when a ':' comes before any '/', as scp and rsync read it */
+    const char *colon = strchr(target, ':'), *slash = strchr(target, '/');
+    if (colon && (!slash || colon < slash)) {
+        host = bk_strdup(target);
+        ((char *)host)[colon - target] = '\0';
+        tdir = colon + 1;
+        if (!*host || !*tdir || host[0] == '-')
+            bk_usage_error(usage, "bad target '%s': [USER@]HOST:DIR", target);
+        const char *sc = getenv("BACKY_SSH");
+        char *copy = bk_strdup(sc && *sc ? sc : "ssh");
+        ssh_argv = bk_calloc(strlen(copy) + 2, sizeof *ssh_argv);
+        for (char *t = strtok(copy, " \t"); t; t = strtok(NULL, " \t"))
+            ssh_argv[ssh_argc++] = t;
+        if (!ssh_argc)
+            bk_die("BACKY_SSH is empty");
+    } else {
+        char *abs = bk_abspath(target);
+        if (!abs)
+            bk_die_errno("cannot make %s absolute", target);
+        tdir = abs;
+        if (!strcmp(tdir, jobdir))
+            bk_die("cannot push a job onto itself: %s", tdir);
+    }
+    char self[PATH_MAX];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (sl < 0)
+        bk_die_errno("cannot find my own executable: /proc/self/exe");
+    self[sl] = '\0';
+    *strrchr(self, '/') = '\0';
+    tooldir = bk_strdup(self);
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[2048];
+    struct bk_store st;
+    if (store_open(&st, jobdir, err, sizeof err) < 0)
+        bk_die("%s", err);
+
+    sandbox_enter(&policy);
+
+    size_t nr;
+    char **rids = query(&nr);
+    /* local complete revisions, oldest first (store order) */
+    const struct bk_rev *common = NULL;
+    for (size_t i = 0; i < st.n; i++)
+        if (st.revs[i].complete && holds(rids, nr, st.revs[i].id))
+            common = &st.revs[i];
+    size_t sent = 0;
+    for (size_t i = 0; i < st.n; i++) {
+        const struct bk_rev *r = &st.revs[i];
+        if (!r->complete || holds(rids, nr, r->id))
+            continue;
+        int older = common && (r->timestamp < common->timestamp ||
+                               (r->timestamp == common->timestamp && strcmp(r->id, common->id) < 0));
+        if (older && !all)
+            continue;
+        /* the base: the newest revision both hold that is not newer than
+         * r, else the newest both hold (only with --all) */
+        const struct bk_rev *base = NULL;
+        for (size_t k = 0; k < i; k++)
+            if (st.revs[k].complete && holds(rids, nr, st.revs[k].id))
+                base = &st.revs[k];
+        if (!base)
+            base = common;
+        push_one(r->id, base ? base->id : NULL);
+        rids = bk_realloc(rids, (nr + 2) * sizeof *rids);
+        rids[nr++] = bk_strdup(r->id);
+        if (!common || !older)
+            common = r;
+        sent++;
+    }
+    if (sent)
+        log_info("pushed %zu revision%s to %s", sent, sent == 1 ? "" : "s", target);
+    else
+        log_info("%s holds every revision to push: nothing to send", target);
+    store_close(&st);
+    return 0;
+}
