@@ -45,6 +45,8 @@ for h in "$@"; do
     # launcher requests are fixed-size packets of about 5.5 KiB
     maxlen=4096
     [ "$kind" = launchmsg ] && maxlen=8192
+    # replication streams carry 4 KiB blocks: room for a few
+    [ "$kind" = stream ] && maxlen=16384
     if [ -n "$runs" ]; then
         limit="-runs=$runs"
     else
