@@ -15,6 +15,11 @@ OPTIONAL="backy-verify"
 # tools that must not open anything for writing, and tools that may
 READONLY_TOOLS="backy-find backy-status backy-check"
 WRITER_TOOLS="backy-init backy-backup backy-restore backy-forget backy-tags backy-expire"
+# replication (doc/replication.md); backy-push starts ssh and the tools, so
+# it has tests of its own below instead of the socket/execve/PROT_EXEC ones
+EXPECTED="$EXPECTED backy-send backy-receive backy-revisions"
+READONLY_TOOLS="$READONLY_TOOLS backy-send backy-revisions"
+WRITER_TOOLS="$WRITER_TOOLS backy-receive"
 
 SIGSYS_STATUS=159   # 128 + SIGSYS, as a shell reports death by the filter
 
@@ -77,6 +82,9 @@ tool_args() {
         backy-init) echo "-b $T/newjob file $T/src.img" ;;
         backy-backup) echo "-b $T/job probe" ;;
         backy-find | backy-status | backy-verify) echo "-b $T/job" ;;
+        backy-send | backy-revisions) echo "-b $T/job" ;;
+        backy-receive) echo "-b $T/recvjob" ;;
+        backy-push) echo "-b $T/job $T/pushjob" ;;
         backy-restore) echo "-b $T/job $T/restored.img" ;;
         backy-check | backy-sched) echo "-c $T/backy.conf" ;;
         backy-telnetd) echo "-s $T/srv/status -a 127.0.0.1 -p $(free_port)" ;;
@@ -387,4 +395,45 @@ trap_workflow() {
 @test "sandbox: init, backup, status, find, restore, tags, forget, expire on xfs under BACKY_SECCOMP=trap" {
     require_root_or_skip
     trap_workflow xfs
+}
+
+@test "sandbox: backy-push is confined (no capabilities, no ptrace or mount) though it may start processes" {
+    [ -x "$BACKY_BIN/backy-push" ] || fail "backy-push not built"
+    BACKY_SANDBOX_PROBE=pause "$BACKY_BIN/backy-push" -b "$T/job" "$T/pushjob" >/dev/null 2>&1 &
+    pid=$!
+    track_pid "$pid"
+    wait_sandboxed "$pid" || fail "backy-push did not reach its sandbox"
+    run check_confined "$pid" backy-push
+    kill "$pid"
+    assert_success
+    for p in ptrace mount; do
+        run_probe backy-push "$p"
+        assert_equal "$status" "$SIGSYS_STATUS"
+    done
+}
+
+@test "sandbox: send, receive, push (local and to a new directory), revisions under BACKY_SECCOMP=trap" {
+    require_root_or_skip
+    mnt=$(mk_btrfs fs)
+    j=$mnt/job
+    export BACKY_SECCOMP=trap
+    make_source "$mnt/src.img" 4M
+    backy -b "$j" init file "$mnt/src.img" >/dev/null
+    backy -b "$j" backup daily >/dev/null
+    change_blocks "$mnt/src.img" 10 >/dev/null
+    backy -b "$j" backup daily >/dev/null
+    backy -v -b "$j" send -r 1 >"$mnt/s1" || fail "send trapped"
+    run backy -v -b "$mnt/copy" receive <"$mnt/s1"
+    assert_success
+    backy -b "$j" send -r 0 --base 1 >"$mnt/s2" || fail "send --base trapped"
+    run backy -b "$mnt/copy" receive <"$mnt/s2"
+    assert_success
+    run backy -v -b "$j" push "$mnt/pushed"
+    assert_success
+    run backy -b "$j" push "$mnt/pushed"
+    assert_success
+    run backy -b "$mnt/pushed" revisions --json
+    assert_success
+    assert_files_equal "$mnt/src.img" "$mnt/pushed/$(basename "$(readlink "$j/last")")"
+    unset BACKY_SECCOMP
 }

@@ -255,8 +255,6 @@ int main(int argc, char **argv)
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     bk_cli_log(&cli, 0);
-    if (isatty(STDIN_FILENO))
-        bk_die("refusing to read a stream from a terminal: pipe backy send into stdin");
     char *dir = bk_cli_jobdir(&cli);
     job_dir = dir;
     int dirfd = open_jobdir(dir, origin);

@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# backy push over a real ssh connection to 127.0.0.1: each test starts its
+# own sshd (on a free port, with a host key and a client key made for the
+# test, listening on 127.0.0.1 only) and stops it. BACKY_SSH points ssh at
+# it; BACKY_REMOTE_BACKY names the backy of this build on the "remote" side.
+
+load lib/common
+load lib/replication
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+setup() {
+    common_setup
+    is_root || skip "needs root for loop devices and sshd"
+    [ -x /usr/sbin/sshd ] || fail "openssh-server is not installed (sh/deps.sh)"
+    S=$T/ssh
+    mkdir -p "$S" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$S/hostkey"
+    ssh-keygen -q -t ed25519 -N '' -f "$S/clientkey"
+    cp "$S/clientkey.pub" "$S/authorized_keys"
+    chmod 600 "$S/authorized_keys"
+    PORT=$(free_port)
+    cat >"$S/sshd_config" <<EOC
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $S/hostkey
+AuthorizedKeysFile $S/authorized_keys
+PidFile $S/sshd.pid
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+LogLevel ERROR
+EOC
+    /usr/sbin/sshd -f "$S/sshd_config" -E "$S/sshd.log"
+    for _ in $(seq 1 100); do
+        [ -s "$S/sshd.pid" ] && break
+        sleep 0.05
+    done
+    track_pid "$(cat "$S/sshd.pid")"
+    echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$S/hostkey.pub")" >"$S/known_hosts"
+    export BACKY_SSH="ssh -p $PORT -i $S/clientkey -o BatchMode=yes -o UserKnownHostsFile=$S/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR"
+    export BACKY_REMOTE_BACKY=$BACKY_BIN/backy
+}
+
+teardown() {
+    if [ -s "${S:-/nonexistent}/sshd.pid" ]; then
+        kill "$(cat "$S/sshd.pid")" 2>/dev/null || true
+    fi
+    common_teardown
+}
+
+@test "push over ssh to 127.0.0.1: the target is created, revisions arrive equal, incremental after the first" {
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 32M
+    r1=$(last_rev "$a/job")
+    n=$(another_rev "$a/job" "$T/src" daily,weekly)
+    r2=$(last_rev "$a/job")
+    # a target path with a space and a quote goes through the remote shell intact
+    dst="$b/copies/it's vm1"
+    run backy -b "$a/job" push "root@127.0.0.1:$dst"
+    assert_success
+    assert_output_contains "sending revision $r1 (whole)"
+    assert_output_contains "sending revision $r2 against $r1"
+    assert_output_contains "against $r1: $n blocks written"
+    assert_same_revs "$a/job" "$dst" "$r1" "$r2"
+    grep -q "^origin: .*:$a/job" "$dst/config"
+    changed=$((n * 65536))
+    excl=$(btrfs_exclusive "$dst/$r2")
+    assert_le "$excl" $((changed * 105 / 100)) "exclusive bytes of the pushed increment"
+}
+
+@test "push over ssh twice: the second one only asks; a new revision goes as an increment" {
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 16M
+    r1=$(last_rev "$a/job")
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    before=$(dir_sums "$b/job")
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_output_contains "nothing to send"
+    assert_output_not_contains "sending"
+    assert_equal "$(dir_sums "$b/job")" "$before"
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r2=$(last_rev "$a/job")
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_output_contains "sending revision $r2 against $r1"
+    assert_same_revs "$a/job" "$b/job" "$r1" "$r2"
+}
+
+@test "push over ssh: a refused connection or a missing remote backy fails with one line and sends nothing" {
+    a=$(mk_btrfs a 256M)
+    src_job "$a/job" "$T/src" 4M
+    BACKY_REMOTE_BACKY=/nonexistent/backy run backy -b "$a/job" push "127.0.0.1:$T/dst"
+    assert_failure
+    assert_output_contains "backy-push: error: cannot ask 127.0.0.1:$T/dst which revisions it holds"
+    assert_file_missing "$T/dst"
+    BACKY_SSH="ssh -p $(free_port) -o BatchMode=yes -o ConnectTimeout=5" run backy -b "$a/job" push "127.0.0.1:$T/dst"
+    assert_failure
+    assert_output_contains "cannot ask"
+}
+
+@test "a push killed during the transfer is completed by the next push" {
+    a=$(mk_btrfs a 512M)
+    b=$(mk_btrfs b 512M)
+    src_job "$a/job" "$T/src" 128M
+    r1=$(last_rev "$a/job")
+    backy -b "$a/job" push "127.0.0.1:$b/job" >"$T/push.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 200); do
+        [ -e "$b/job/$r1.rev" ] && break
+        sleep 0.05
+    done
+    # the receive on the far side dies; the sender sees the stream end
+    rpid=$(pgrep -f "backy-receive -b $b/job" | head -1) || true
+    [ -n "$rpid" ] && kill -9 "$rpid"
+    wait "$pid" || true
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_same_revs "$a/job" "$b/job" "$r1"
+}
