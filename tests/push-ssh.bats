@@ -126,3 +126,35 @@ teardown() {
     assert_success
     assert_same_revs "$a/job" "$b/job" "$r1"
 }
+
+@test "a key restricted by the forced command of doc/replication.md may only receive into its base directory" {
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 8M
+    r1=$(last_rev "$a/job")
+    mkdir -p "$b/base"
+    echo "command=\"$BACKY_ROOT/sh/backy-receive-only $b/base $BACKY_BIN/backy\",restrict $(cat "$S/clientkey.pub")" >"$S/authorized_keys"
+    run backy -b "$a/job" push "127.0.0.1:$b/base/vm1"
+    assert_success
+    assert_same_revs "$a/job" "$b/base/vm1" "$r1"
+    # the same again: only the query
+    run backy -b "$a/job" push "127.0.0.1:$b/base/vm1"
+    assert_success
+    assert_output_contains "nothing to send"
+    # outside the base directory, through .., or any other command: refused
+    run backy -b "$a/job" push "127.0.0.1:$b/elsewhere"
+    assert_failure
+    assert_output_contains "job directory not under $b/base"
+    run backy -b "$a/job" push "127.0.0.1:$b/base/../elsewhere"
+    assert_failure
+    assert_file_missing "$b/elsewhere"
+    # shellcheck disable=SC2086
+    run $BACKY_SSH 127.0.0.1 "touch $T/owned"
+    assert_failure
+    assert_file_missing "$T/owned"
+    # shellcheck disable=SC2086
+    run $BACKY_SSH 127.0.0.1 "backy -b $b/base/vm1 restore $T/owned"
+    assert_failure
+    assert_output_contains "action not allowed: restore"
+    assert_file_missing "$T/owned"
+}

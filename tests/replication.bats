@@ -45,6 +45,7 @@ load lib/replication
     # a backup of the copy is refused: it has no source
     run backy -b "$b/job" backup daily
     assert_failure
+    assert_output_contains "type replica): it has no source to back up"
 }
 
 @test "btrfs to XFS and to ext4 (a full copy, with a warning): revisions equal" {

@@ -205,6 +205,9 @@ int main(int argc, char **argv)
         bk_die_errno("cannot lock job configuration: %s/config", dir);
     }
 
+    if (!strcmp(srccfg_get(&cfg, "type"), "replica"))
+        bk_die("job holds copies received from %s (type replica): it has no source to back up: %s/config",
+               srccfg_get(&cfg, "origin") ? srccfg_get(&cfg, "origin") : "another server", dir);
     const struct source_impl *impl = source_impl_find(srccfg_get(&cfg, "type"));
     if (!impl)
         bk_die("source type '%s' cannot be backed up by this build: %s/config",

@@ -98,7 +98,10 @@ static char **remote_argv(const char *action, const char *extra1, const char *ex
     const char *rb = getenv("BACKY_REMOTE_BACKY");
     char *qb = shq(rb && *rb ? rb : "backy"), *qd = shq(tdir);
     char *q1 = extra1 ? shq(extra1) : bk_strdup(""), *q2 = extra2 ? shq(extra2) : bk_strdup("");
-    a[n++] = bk_asprintf("%s%s -b %s %s %s %s", qb, verbose_flag ? " -v" : "", qd, action, q1, q2);
+    /* exactly: BACKY [-v] -b 'DIR' ACTION ['ARG' ['ARG']] (the forced
+     * command of doc/replication.md parses this) */
+    a[n++] = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb, verbose_flag ? " -v" : "", qd, action,
+                         extra1 ? " " : "", q1, extra2 ? " " : "", q2);
     free(qb);
     free(qd);
     free(q1);
