@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "backy/shortuuid.h"
 #include "backy/stream.h"
 #include "backy/util.h"
 
@@ -43,16 +44,9 @@ static uint64_t get64(const unsigned char *p)
 
 int stream_id_valid(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
+    /* exactly what backy makes (a short UUID): never "config", "last" or
+     * a name that ID.* could make collide with other files of a job */
+    return strlen(s) == SHORTUUID_LEN && shortuuid_valid(s);
 }
 
 void stream_meta_free(struct bk_stream_meta *m)

@@ -29,6 +29,7 @@
 #include "backy/log.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
+#include "backy/shortuuid.h"
 #include "backy/sourcetype.h"
 #include "backy/stream.h"
 #include "backy/sums.h"
@@ -121,7 +122,7 @@ static void cleanup(struct bk_store *st)
         const char *dot = strchr(de->d_name, '.');
         size_t l = dot ? (size_t)(dot - de->d_name) : strlen(de->d_name);
         char id[BK_ID_MAX], rn[BK_ID_MAX + 8];
-        if (l < 16 || l >= sizeof id)
+        if (l != SHORTUUID_LEN)
             continue;
         memcpy(id, de->d_name, l);
         id[l] = '\0';

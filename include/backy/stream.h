@@ -59,8 +59,9 @@ struct bk_stream_meta {
 };
 
 void stream_meta_free(struct bk_stream_meta *m);
-/* An ID, parent or base as the stream may carry it: 1-64 of letters,
- * digits, '-' and '_'. */
+/* An ID, parent or base as the stream may carry it: a short UUID as backy
+ * makes them (22 characters of its alphabet), so that no name a stream
+ * brings can collide with config, last or other files of a job. */
 int stream_id_valid(const char *s);
 
 /* ---- writer ---- */
