@@ -51,7 +51,7 @@ static char **ssh_argv;   /* BACKY_SSH split, NULL when local */
 static size_t ssh_argc;
 static const char *host, *tdir, *target;
 static char *tooldir, *jobdir;
-static const char *verbose_flag;
+static const char *verbose_flag, *logfile;
 
 /* Single-quoted for the remote shell. */
 static char *shq(const char *s)
@@ -215,13 +215,17 @@ static void push_one(const char *id, const char *base)
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
         bk_die_errno("cannot make a pipe");
-    char *sargv[10];
+    char *sargv[12];
     size_t n = 0;
     sargv[n++] = bk_asprintf("%s/backy-send", tooldir);
     sargv[n++] = "-b";
     sargv[n++] = jobdir;
     if (verbose_flag)
         sargv[n++] = (char *)verbose_flag;
+    if (logfile) {
+        sargv[n++] = "-l";
+        sargv[n++] = (char *)logfile;
+    }
     sargv[n++] = "-r";
     sargv[n++] = (char *)id;
     if (base) {
@@ -236,7 +240,8 @@ static void push_one(const char *id, const char *base)
     log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
              target);
     pid_t ps = spawn(sargv, -1, pfd[1], pfd[0], -1);
-    pid_t pr = spawn(rargv, pfd[0], -1, pfd[1], -1);
+    /* the receive's log lines (from over there, too) go where ours go */
+    pid_t pr = spawn(rargv, pfd[0], log_is_stdio() ? -1 : log_fd(), pfd[1], -1);
     close(pfd[0]);
     close(pfd[1]);
     int rs = wait_for(ps, "backy-send");
@@ -263,6 +268,7 @@ int main(int argc, char **argv)
     bk_cli_log(&cli, 0);
     if (cli.verbose)
         verbose_flag = "-v";
+    logfile = cli.logfile;
     jobdir = bk_cli_jobdir(&cli);
 
     /* HOST:DIR when a ':' comes before any '/', as scp and rsync read it */
