@@ -22,3 +22,4 @@ fuzz_smoke() {
 @test "fuzz smoke: status file" { fuzz_smoke status; }
 @test "fuzz smoke: sums files" { fuzz_smoke sums; }
 @test "fuzz smoke: revision specs and tag lists" { fuzz_smoke spec; }
+@test "fuzz smoke: replication streams (backy receive)" { fuzz_smoke stream; }

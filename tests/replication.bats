@@ -270,3 +270,30 @@ load lib/replication
     assert_success
     assert_equal "$(jq -r '.exists' <<<"$output")" false
 }
+
+@test "a quarantined revision is not sent: send refuses it by name, push skips it with a warning" {
+    require_root_or_skip
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 8M
+    r1=$(last_rev "$a/job")
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r2=$(last_rev "$a/job")
+    # bit rot in r2, recorded as a verify (or scrub) finds it: quarantined
+    chmod u+w "$a/job/$r2" "$a/job/$r2.rev"
+    printf 'X' | dd of="$a/job/$r2" bs=1 seek=100 conv=notrunc status=none
+    printf 'verify:\n  time: 2026-12-02 01:00:00.000000+00:00\n  result: damaged\n  damaged_blocks: 1\n' >>"$a/job/$r2.rev"
+    chmod 0440 "$a/job/$r2" "$a/job/$r2.rev"
+    run sh -c "'$BACKY_BIN/backy' -b '$a/job' send -r $r2 >/dev/null"
+    assert_failure
+    assert_output_contains "revision $r2 is quarantined"
+    # --force reads the damaged block and still refuses to send it
+    run sh -c "'$BACKY_BIN/backy' -b '$a/job' send -r $r2 --force >/dev/null"
+    assert_failure
+    assert_output_contains "revision $r2 is damaged: block 0"
+    run backy -b "$a/job" push "$b/job"
+    assert_success
+    assert_output_contains "not sending revision $r2: it is quarantined"
+    assert_same_revs "$a/job" "$b/job" "$r1"
+    assert_file_missing "$b/job/$r2"
+}

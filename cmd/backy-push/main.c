@@ -315,13 +315,18 @@ int main(int argc, char **argv)
     /* local complete revisions, oldest first (store order) */
     const struct bk_rev *common = NULL;
     for (size_t i = 0; i < st.n; i++)
-        if (st.revs[i].complete && holds(rids, nr, st.revs[i].id))
+        if (st.revs[i].complete && !rev_quarantined(&st.revs[i]) && holds(rids, nr, st.revs[i].id))
             common = &st.revs[i];
     size_t sent = 0;
     for (size_t i = 0; i < st.n; i++) {
         const struct bk_rev *r = &st.revs[i];
         if (!r->complete || holds(rids, nr, r->id))
             continue;
+        if (rev_quarantined(r)) {
+            log_warn("not sending revision %s: it is quarantined (damaged blocks found by verify)",
+                     r->id);
+            continue;
+        }
         int older = common && (r->timestamp < common->timestamp ||
                                (r->timestamp == common->timestamp && strcmp(r->id, common->id) < 0));
         if (older && !all)
@@ -330,7 +335,8 @@ int main(int argc, char **argv)
          * r, else the newest both hold (only with --all) */
         const struct bk_rev *base = NULL;
         for (size_t k = 0; k < i; k++)
-            if (st.revs[k].complete && holds(rids, nr, st.revs[k].id))
+            if (st.revs[k].complete && !rev_quarantined(&st.revs[k]) &&
+                holds(rids, nr, st.revs[k].id))
                 base = &st.revs[k];
         if (!base)
             base = common;

@@ -319,6 +319,8 @@ int main(int argc, char **argv)
                 b = &st.revs[i];
         if (!b)
             bk_die("stream refused: base revision %s is missing in %s", m->base, dir);
+        if (rev_quarantined(b))
+            bk_die("stream refused: base revision %s is quarantined (damaged) in %s", m->base, dir);
         bfd = openat(dirfd, m->base, O_RDONLY | O_CLOEXEC);
         if (bfd < 0)
             bk_die_errno("cannot open base image: %s/%s", dir, m->base);

@@ -22,11 +22,12 @@
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-send [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--base BASE]\n"
+    "usage: backy-send [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--base BASE] [--force]\n"
     "Writes REVISION (default: the newest) of the job in DIR to stdout as a\n"
     "replication stream for backy receive: its metadata, its block sums, the\n"
     "blocks that differ from BASE (without --base: every block, zero blocks as\n"
     "holes) and a trailer. The receiver must hold BASE.\n"
+    "  --force   send a quarantined (damaged, see backy verify) revision anyway\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory and writes to stdout only. */
@@ -91,9 +92,11 @@ int main(int argc, char **argv)
     bk_setprog(argv[0]);
     struct bk_cli cli = {0};
     const char *spec = NULL, *base_spec = NULL;
+    int force = 0;
     static const struct option longopts[] = {BK_CLI_LONG,
                                              {"revision", required_argument, 0, 'r'},
                                              {"base", required_argument, 0, 'B'},
+                                             {"force", no_argument, 0, 'F'},
                                              {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
@@ -103,6 +106,8 @@ int main(int argc, char **argv)
             spec = optarg;
         else if (opt == 'B')
             base_spec = optarg;
+        else if (opt == 'F')
+            force = 1;
     }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
@@ -125,6 +130,9 @@ int main(int argc, char **argv)
         bk_die("%s", err);
     if (!r->complete)
         bk_die("revision is incomplete: %s/%s", dir, r->id);
+    if (rev_quarantined(r) && !force)
+        bk_die("revision %s is quarantined (damaged blocks found by verify): %s/%s.rev; "
+               "--force sends it anyway", r->id, dir, r->id);
     if (!stream_id_valid(r->id))
         bk_die("revision ID cannot be sent: %s/%s", dir, r->id);
     const struct bk_rev *b = NULL;
