@@ -93,6 +93,11 @@ teardown() {
     assert_success
     assert_output_contains "sending revision $r2 against $r1"
     assert_same_revs "$a/job" "$b/job" "$r1" "$r2"
+    # the shared ssh connection is stopped and its directory removed
+    TMPDIR=$T run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    [ -z "$(ls -d "$T"/backy-push.* 2>/dev/null)" ]
+    ! pgrep -f "ControlPath=$T/backy-push" >/dev/null
 }
 
 @test "push over ssh: a refused connection or a missing remote backy fails with one line and sends nothing" {

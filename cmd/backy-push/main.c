@@ -8,6 +8,7 @@
  *
  * The ssh command comes from BACKY_SSH (default "ssh", split on spaces),
  * the remote program from BACKY_REMOTE_BACKY (default "backy"). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,16 +41,18 @@ static const char usage[] =
 
 /* Push only reads the job, but it starts backy-send, ssh and (locally)
  * backy-receive, which inherit its filter until they load their own: so it
- * allows what they need to start, ssh to connect and receive to write. */
-static const int push_extra[] = {-1};
+ * allows what they need to start, ssh to connect (and listen on the socket
+ * of its shared connection) and receive to write. */
+static const int push_extra[] = {__NR_listen, -1};   /* ssh's shared connection */
 static const struct sb_policy policy = {
     .name = "backy-push",
-    .groups = SB_BASE | SB_WRITE | SB_PROC | SB_POLL | SB_NET_CLIENT | SB_THREADS,
+    .groups = SB_BASE | SB_WRITE | SB_PROC | SB_POLL | SB_NET_CLIENT | SB_NET_SERVE | SB_THREADS,
     .extra = push_extra,
 };
 
 static char **ssh_argv;   /* BACKY_SSH split, NULL when local */
 static size_t ssh_argc;
+static char *mux_dir;     /* private directory of the shared connection's socket */
 static const char *host, *tdir, *target;
 static char *tooldir, *jobdir;
 static const char *verbose_flag, *logfile;
@@ -252,6 +256,48 @@ static void push_one(const char *id, const char *base)
     free(origin);
 }
 
+/* Stop the shared connection (ssh -O exit) and remove its directory. */
+static void stop_mux(void)
+{
+    if (!mux_dir)
+        return;
+    char **a = bk_calloc(ssh_argc + 6, sizeof *a);
+    size_t n = 0;
+    for (size_t i = 0; i < ssh_argc; i++)
+        a[n++] = ssh_argv[i];
+    a[n++] = "-O";
+    a[n++] = "exit";
+    a[n++] = "--";
+    a[n++] = (char *)host;
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t p = fork();
+    if (p == 0) {
+        if (devnull >= 0) {
+            dup2(devnull, STDIN_FILENO);
+            dup2(devnull, STDOUT_FILENO);
+            dup2(devnull, STDERR_FILENO);
+        }
+        execvp(a[0], a);
+        _exit(127);
+    }
+    if (p > 0)
+        while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (devnull >= 0)
+        close(devnull);
+    /* the socket, and the temporary name of one a killed ssh left */
+    DIR *d = opendir(mux_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (!strncmp(de->d_name, "ssh", 3))
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (d)
+        closedir(d);
+    rmdir(mux_dir);
+    free(a);
+    mux_dir = NULL;
+}
+
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
@@ -286,6 +332,32 @@ int main(int argc, char **argv)
             ssh_argv[ssh_argc++] = t;
         if (!ssh_argc)
             bk_die("BACKY_SSH is empty");
+        /* one ssh connection for the query and every receive: the first
+         * session becomes the master, later ones ride on it (an idle
+         * master ends itself after 60 s, should we die without stopping
+         * it); options in BACKY_SSH come first and so win */
+        char tmpl[] = "/tmp/backy-push.XXXXXX";
+        const char *td = getenv("TMPDIR");
+        char *t = bk_asprintf("%s/backy-push.XXXXXX", td && *td == '/' ? td : "/tmp");
+        if (strlen(t) > 80) {
+            free(t);
+            t = bk_strdup(tmpl);
+        }
+        if (mkdtemp(t)) {
+            mux_dir = t;
+            ssh_argv = bk_realloc(ssh_argv, (ssh_argc + 8) * sizeof *ssh_argv);
+            ssh_argv[ssh_argc++] = "-o";
+            ssh_argv[ssh_argc++] = bk_asprintf("ControlPath=%s/ssh", mux_dir);
+            ssh_argv[ssh_argc++] = "-o";
+            ssh_argv[ssh_argc++] = "ControlMaster=auto";
+            ssh_argv[ssh_argc++] = "-o";
+            ssh_argv[ssh_argc++] = "ControlPersist=60";
+        } else {
+            log_warn("cannot make a directory for a shared ssh connection: %s: %s", t,
+                     strerror(errno));
+            free(t);
+        }
+        atexit(stop_mux);
     } else {
         char *abs = bk_abspath(target);
         if (!abs)
