@@ -321,7 +321,7 @@ int main(int argc, char **argv)
             bk_die("stream refused: base revision %s is missing in %s", m->base, dir);
         if (rev_quarantined(b))
             bk_die("stream refused: base revision %s is quarantined (damaged) in %s", m->base, dir);
-        bfd = openat(dirfd, m->base, O_RDONLY | O_CLOEXEC);
+        bfd = openat(dirfd, m->base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (bfd < 0)
             bk_die_errno("cannot open base image: %s/%s", dir, m->base);
         char sn[BK_ID_MAX + 8];
@@ -338,7 +338,7 @@ int main(int argc, char **argv)
     if (rev_save(dirfd, &nrev) < 0)
         bk_die_errno("cannot write revision file: %s/%s.rev", dir, new_id);
     rev_started = 1;
-    int img = openat(dirfd, new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    int img = openat(dirfd, new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (img < 0)
         give_up("cannot create image: %s/%s: %s", dir, new_id, strerror(errno));
     if (bfd >= 0)
