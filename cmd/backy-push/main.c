@@ -84,7 +84,7 @@ static char **remote_argv(const char *action, const char *extra1, const char *ex
     char **a = bk_calloc(ssh_argc + 12, sizeof *a);
     size_t n = 0;
     if (!ssh_argv) {
-        a[n++] = bk_asprintf("%s/backy-%s", tooldir, action);
+        a[n++] = bk_asprintf("%s/backy-%s", tooldir, action);   /* freed by free_argv */
         a[n++] = "-b";
         a[n++] = (char *)tdir;
         if (verbose_flag)
@@ -104,13 +104,20 @@ static char **remote_argv(const char *action, const char *extra1, const char *ex
     char *q1 = extra1 ? shq(extra1) : bk_strdup(""), *q2 = extra2 ? shq(extra2) : bk_strdup("");
     /* exactly: BACKY [-v] -b 'DIR' ACTION ['ARG' ['ARG']] (the forced
      * command of doc/replication.md parses this) */
-    a[n++] = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb, verbose_flag ? " -v" : "", qd, action,
+    a[n++] = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb,   /* freed by free_argv */ verbose_flag ? " -v" : "", qd, action,
                          extra1 ? " " : "", q1, extra2 ? " " : "", q2);
     free(qb);
     free(qd);
     free(q1);
     free(q2);
     return a;
+}
+
+/* Free what remote_argv allocated. */
+static void free_argv(char **a)
+{
+    free(ssh_argv ? a[ssh_argc + 2] : a[0]);
+    free(a);
 }
 
 /* Start argv with stdin/stdout redirected (-1: inherit). */
@@ -161,6 +168,7 @@ static char **query(size_t *np)
         bk_die_errno("cannot make a pipe");
     char **a = remote_argv("revisions", "--json", NULL);
     pid_t p = spawn(a, -1, pfd[1], pfd[0], -1);
+    free_argv(a);
     close(pfd[1]);
     size_t cap = 65536, len = 0;
     char *buf = bk_malloc(cap);
@@ -248,6 +256,8 @@ static void push_one(const char *id, const char *base)
     pid_t pr = spawn(rargv, pfd[0], log_is_stdio() ? -1 : log_fd(), pfd[1], -1);
     close(pfd[0]);
     close(pfd[1]);
+    free_argv(rargv);
+    free(sargv[0]);
     int rs = wait_for(ps, "backy-send");
     int rr = wait_for(pr, "receive");
     if (rs != 0 || rr != 0)
@@ -295,6 +305,7 @@ static void stop_mux(void)
         closedir(d);
     rmdir(mux_dir);
     free(a);
+    free(mux_dir);
     mux_dir = NULL;
 }
 
@@ -423,6 +434,22 @@ int main(int argc, char **argv)
         log_info("pushed %zu revision%s to %s", sent, sent == 1 ? "" : "s", target);
     else
         log_info("%s holds every revision to push: nothing to send", target);
+    for (size_t i = 0; i < nr; i++)
+        free(rids[i]);
+    free(rids);
     store_close(&st);
+    stop_mux();
+    if (ssh_argv) {
+        for (size_t i = 1; i < ssh_argc; i++)
+            if (!strncmp(ssh_argv[i], "ControlPath=", 12))
+                free(ssh_argv[i]);
+        free(ssh_argv[0]);   /* the split copy of BACKY_SSH */
+        free(ssh_argv);
+        free((char *)host);
+    } else {
+        free((char *)tdir);
+    }
+    free(tooldir);
+    free(jobdir);
     return 0;
 }

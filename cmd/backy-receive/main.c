@@ -307,6 +307,9 @@ int main(int argc, char **argv)
         if (rc < 0)
             bk_die("stream refused: %s", err);
         log_info("revision %s is already in %s: nothing to do", new_id, dir);
+        stream_rd_free(&rd);
+        store_close(&st);
+        free(dir);
         return 0;
     }
 
