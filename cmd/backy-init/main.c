@@ -23,6 +23,8 @@ static const char usage[] =
     "  file FILENAME                             a file or block device\n"
     "  ceph-rbd POOL/IMAGE                       a Ceph RBD image (alias: ceph)\n"
     "  flyingcircus POOL/IMAGE,VM[,CONSUL_TOKEN] a Ceph RBD image of a Flying Circus VM\n"
+    "  replica ORIGIN                            copies from another server (backy receive);\n"
+    "                                            never backed up here\n"
     "An existing config is never overwritten.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
