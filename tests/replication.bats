@@ -92,7 +92,7 @@ load lib/replication
     assert_success
 }
 
-@test "damaged streams are refused with one line and change nothing: truncated, flipped bits, reordered blocks, wrong base, unknown version" {
+@test "damaged streams are refused with one line and change nothing: truncated, flipped bits, reordered blocks, missing or wrong base, unknown version" {
     require_root_or_skip
     a=$(mk_btrfs a 256M)
     b=$(mk_btrfs b 256M)
@@ -137,6 +137,17 @@ load lib/replication
     $STREAMEDIT version "$T/s2" "$T/v2" 2
     refused "$T/v2" "unsupported stream version 2"
     refused /dev/null "stream truncated"
+    # a base with the right ID but other content (here r3's): the blocks the
+    # stream leaves out do not match it
+    cp -a "$b/job" "$b/other"
+    chmod u+w "$b/other/$r1" "$b/other/$r1.sums"
+    cp "$a/job/$r3" "$b/other/$r1"
+    cp "$a/job/$r3.sums" "$b/other/$r1.sums"
+    other_before=$(dir_sums "$b/other")
+    run "$BACKY_BIN/backy" -b "$b/other" receive <"$T/s2"
+    assert_failure 1
+    assert_output_matches "stream refused: block [0-9]+ is not in the stream and differs from base $r1"
+    assert_equal "$(dir_sums "$b/other")" "$other_before"
     # still good afterwards
     run "$BACKY_BIN/backy" -b "$b/job" receive <"$T/s2"
     assert_success
