@@ -232,10 +232,9 @@ load lib/replication
     another_rev "$a/job" "$T/src" daily >/dev/null
     r2=$(last_rev "$a/job")
     backy -b "$a/job" push "$b/job" >/dev/null
-    # expire r2 on the source: its files go, last points at r1 again
-    rm -f "$a/job/$r2" "$a/job/$r2.sums" "$a/job/$r2.rev"
-    ln -sfn "$r1" "$a/job/last"
-    ln -sfn "$r1.rev" "$a/job/last.rev"
+    # expire r2 on the source: last points at r1 again
+    backy -b "$a/job" forget -r "$r2" >/dev/null
+    assert_equal "$(last_rev "$a/job")" "$r1"
     another_rev "$a/job" "$T/src" daily >/dev/null
     r3=$(last_rev "$a/job")
     run backy -b "$a/job" push "$b/job"
@@ -245,8 +244,7 @@ load lib/replication
     # the copy keeps r2 (push never removes)
     assert_file_exists "$b/job/$r2"
     # the target lost r1: without --all it is not sent again, with --all it is
-    chmod u+w "$b/job/$r1" "$b/job/$r1.rev"
-    rm -f "$b/job/$r1" "$b/job/$r1.rev" "$b/job/$r1.sums"
+    backy -b "$b/job" forget -r "$r1" >/dev/null
     run backy -b "$a/job" push "$b/job"
     assert_success
     assert_output_contains "nothing to send"

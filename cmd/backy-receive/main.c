@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "backy/cli.h"
+#include "backy/joblock.h"
 #include "backy/log.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
@@ -261,10 +262,7 @@ int main(int argc, char **argv)
     int dirfd = open_jobdir(dir, origin);
     job_dirfd = dirfd;
 
-    int lockfd = openat(dirfd, "config", O_RDONLY | O_CLOEXEC);
-    if (lockfd < 0)
-        bk_die_errno("cannot open job configuration: %s/config", dir);
-    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    if (job_lock(dirfd) < 0) {
         if (errno == EWOULDBLOCK)
             bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
         bk_die_errno("cannot lock job configuration: %s/config", dir);
