@@ -53,6 +53,7 @@ static const struct sb_policy policy = {
 static char **ssh_argv;   /* BACKY_SSH split, NULL when local */
 static size_t ssh_argc;
 static char *mux_dir;     /* private directory of the shared connection's socket */
+static char *ssh_copy;    /* BACKY_SSH, split in place into ssh_argv */
 static const char *host, *tdir, *target;
 static char *tooldir, *jobdir;
 static const char *verbose_flag, *logfile;
@@ -337,9 +338,9 @@ int main(int argc, char **argv)
         if (!*host || !*tdir || host[0] == '-')
             bk_usage_error(usage, "bad target '%s': [USER@]HOST:DIR", target);
         const char *sc = getenv("BACKY_SSH");
-        char *copy = bk_strdup(sc && *sc ? sc : "ssh");
-        ssh_argv = bk_calloc(strlen(copy) + 2, sizeof *ssh_argv);
-        for (char *t = strtok(copy, " \t"); t; t = strtok(NULL, " \t"))
+        ssh_copy = bk_strdup(sc && *sc ? sc : "ssh");
+        ssh_argv = bk_calloc(strlen(ssh_copy) + 2, sizeof *ssh_argv);
+        for (char *t = strtok(ssh_copy, " \t"); t; t = strtok(NULL, " \t"))
             ssh_argv[ssh_argc++] = t;
         if (!ssh_argc)
             bk_die("BACKY_SSH is empty");
@@ -443,7 +444,7 @@ int main(int argc, char **argv)
         for (size_t i = 1; i < ssh_argc; i++)
             if (!strncmp(ssh_argv[i], "ControlPath=", 12))
                 free(ssh_argv[i]);
-        free(ssh_argv[0]);   /* the split copy of BACKY_SSH */
+        free(ssh_copy);
         free(ssh_argv);
         free((char *)host);
     } else {

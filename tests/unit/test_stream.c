@@ -59,9 +59,12 @@ static unsigned char *make(size_t *len, const char *id, int swap)
     stream_wr_data(&w, 3, img + 3 * BS, 100);
     stream_wr_end(&w);
     sums_free(&s);
-    *len = (size_t)lseek(fd, 0, SEEK_END);
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end <= 0 || end > (1 << 20))
+        abort();
+    *len = (size_t)end;
     unsigned char *buf = malloc(*len);
-    if (pread(fd, buf, *len, 0) != (ssize_t)*len)
+    if (!buf || pread(fd, buf, *len, 0) != end)
         abort();
     close(fd);
     return buf;
