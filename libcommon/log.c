@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backy/log.h"
+#include "backy/progress.h"
 
 static int log_fd_ = -1;
 static char *log_path;
@@ -117,6 +118,8 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
         len = (size_t)n + el;
     }
     line[len++] = '\n';
+    if (log_fd_ >= 0 && log_fd_ <= 2)
+        progress_clear();   /* the terminal's progress line, if any */
     log_write(line, len);
     errno = e;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/util.h"
 
 const char *bk_prog = "backy";
@@ -169,6 +170,7 @@ static BK_NORETURN void die_v(int with_errno, const char *fmt, va_list ap)
         log_error("%s", msg);
     char esc[4 * sizeof msg];
     bk_escape(esc, sizeof esc, msg);
+    progress_clear();
     fprintf(stderr, "%s: error: %s\n", bk_prog, esc);
     exit(1);
 }
