@@ -14,10 +14,14 @@
 #include <xxh_x86dispatch.h>
 
 #include "backy/copyout.h"
+#include "backy/progress.h"
 #include "backy/sums.h"
 #include "backy/util.h"
 
 #define BUF_BYTES (4u * 1024 * 1024)
+/* copy_file_range and sendfile in pieces no larger, so the progress line
+ * moves (the cost: a few more system calls per GiB) */
+#define KERNEL_PIECE ((size_t)64 << 20)
 
 const char *bk_copy_method_name(enum bk_copy_method m)
 {
@@ -230,6 +234,7 @@ static int copy_rw(struct cp *c, uint64_t off, uint64_t end, int positional)
             stream_out(c, off, (uint64_t)r);
         off += (uint64_t)r;
         c->st->bytes_copied += (uint64_t)r;
+        progress_set(off);
     }
     return 0;
 }
@@ -240,10 +245,12 @@ static int copy_range_file(struct cp *c, uint64_t off, uint64_t end)
     loff_t in = (loff_t)off, out = (loff_t)off;
     /* a checked copy needs the data in the buffer */
     while ((uint64_t)in < end && c->st->method != BK_COPY_RW && !c->sums) {
-        ssize_t r = copy_file_range(c->src, &in, c->dst, &out, (size_t)(end - (uint64_t)in), 0);
+        size_t want = end - (uint64_t)in < KERNEL_PIECE ? (size_t)(end - (uint64_t)in) : KERNEL_PIECE;
+        ssize_t r = copy_file_range(c->src, &in, c->dst, &out, want, 0);
         if (r > 0) {
             c->st->method = BK_COPY_CFR;
             c->st->bytes_copied += (uint64_t)r;
+            progress_set((uint64_t)in);
             continue;
         }
         if (r == 0)
@@ -312,6 +319,7 @@ static int check_only(struct cp *c)
             if (r == 0)
                 return fail(c, "cannot read image", EIO);
             off += (uint64_t)r;
+            progress_set(off);
         }
     }
     return ck_zero_to(c, c->size);
@@ -376,12 +384,13 @@ static int to_stream(struct cp *c, int is_pipe)
     /* splice into a pipe, sendfile to anything else; both move page-cache
      * pages without copying them through user space */
     while ((uint64_t)off < c->size) {
-        size_t l = c->size - (uint64_t)off < (1u << 30) ? (size_t)(c->size - (uint64_t)off) : (1u << 30);
+        size_t l = c->size - (uint64_t)off < KERNEL_PIECE ? (size_t)(c->size - (uint64_t)off) : KERNEL_PIECE;
         ssize_t r = is_pipe ? splice(c->src, &off, c->dst, NULL, l, SPLICE_F_MORE)
                             : sendfile(c->dst, c->src, &off, l);
         if (r > 0) {
             c->st->method = BK_COPY_SPLICE;
             c->st->bytes_copied += (uint64_t)r;
+            progress_set((uint64_t)off);
             continue;
         }
         if (r == 0)

@@ -38,6 +38,7 @@
 
 #include "backy/delta.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/sums.h"
 #include "backy/util.h"
 
@@ -346,6 +347,7 @@ static int chunk_backup(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t 
             if (rd) {
                 if (src_read(c, w->a + (o - base), l, o) < 0)
                     return -1;
+                progress_add(l);
             } else {
                 memset(w->a + (o - base), 0, l);
             }
@@ -526,6 +528,7 @@ static int chunk_full(struct ctx *c, struct wbuf *w, uint64_t first, uint64_t n)
     size_t len = (size_t)(blk_off(c, first + n - 1) + blk_len(c, first + n - 1) - off);
     if (src_read(c, w->a, len, off) < 0 || img_read(c, w->b, len, off) < 0)
         return -1;
+    progress_add(len);
     for (uint64_t k = first; k < first + n; k++) {
         size_t o = (size_t)(blk_off(c, k) - off), l = blk_len(c, k);
         struct bk_hash h;
@@ -591,6 +594,17 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Source bytes the backup pass reads, plus the whole source again for
+ * verify: full: the total of the progress line. */
+static uint64_t pass_bytes(const struct ctx *c)
+{
+    uint64_t n = c->opts->verify == BK_VERIFY_FULL ? c->size : 0;
+    for (uint64_t i = 0; i < c->nblocks; i++)
+        if (c->st[i] & S_READ)
+            n += blk_len(c, i);
+    return n;
 }
 
 static uint64_t xorshift(uint64_t *s)
@@ -1054,6 +1068,8 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
               c->nblocks, c->bs, c->have_parent ? parent_id : "none",
               c->ps_valid ? "comparing with parent sums" : "comparing with parent image",
               full ? ", full compare requested by the source" : "");
+    if (opts->progress_label)
+        progress_start(pass_bytes(c), opts->progress_label);
 
     for (int attempt = 0;; attempt++) {
         double t1 = now_mono();
@@ -1123,6 +1139,7 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
         c->redo = 1;
         for (uint64_t i = 0; i < c->nblocks; i++)
             c->st[i] = (uint8_t)((c->st[i] & (S_WRITTEN | S_PUNCHED)) | S_READ);
+        progress_grow(pass_bytes(c));
     }
 
     char sname[256];
@@ -1134,6 +1151,7 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     rc = 0;
 
 out:
+    progress_end(rc == 0);
     stats->size = c->size;
     stats->bytes_read = atomic_load(&c->bytes_read);
     stats->bytes_written = atomic_load(&c->bytes_written);

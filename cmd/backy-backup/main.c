@@ -22,6 +22,7 @@
 #include "backy/cli.h"
 #include "backy/delta.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/shortuuid.h"
@@ -30,12 +31,16 @@
 #include "sources.h"
 
 static const char usage[] =
-    "usage: backy-backup [-l LOGFILE] [-v] [-b DIR] [--verify=default|full|off] [--full] TAGS\n"
+    "usage: backy-backup [-l LOGFILE] [-v] [-b DIR] [--verify=default|full|off] [--full]\n"
+    "                    [--progress|--no-progress] TAGS\n"
     "Makes a new revision of the job in DIR (default: the current directory),\n"
     "tagged with TAGS, a comma-separated list in one argument (e.g. daily,weekly).\n"
     "  --verify=MODE   default: read back what was written plus a sample of the rest;\n"
     "                  full: compare the whole image with the source; off: no check\n"
     "  --full          compare every block instead of trusting the source's change list\n"
+    "  --progress      show progress on stderr even when it is not a terminal (one line\n"
+    "                  a second); by default only a terminal shows it\n"
+    "  --no-progress   never show progress\n"
     "Exit status: 0 on success (also when another backup of the job is running), 1 otherwise.\n";
 
 /* Sandbox policy: the delta engine writes files in the job directory with
@@ -159,10 +164,11 @@ int main(int argc, char **argv)
     const char *verify_opt = NULL;
     int full_opt = 0;
     static const struct option longopts[] = {
-        BK_CLI_LONG, {"verify", required_argument, 0, 'V'}, {"full", no_argument, 0, 'F'}, {0, 0, 0, 0}};
+        BK_CLI_LONG, {"verify", required_argument, 0, 'V'}, {"full", no_argument, 0, 'F'}, BK_PROGRESS_LONG,
+        {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1) {
-        if (bk_cli_option(&cli, opt, optarg, usage))
+        if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
             continue;
         if (opt == 'V')
             verify_opt = optarg;
@@ -172,6 +178,7 @@ int main(int argc, char **argv)
     if (argc - optind != 1)
         bk_usage_error(usage, argc - optind < 1 ? "no TAGS given" : "too many arguments (TAGS must be one argument: daily,weekly)");
     const char *tags = argv[optind];
+    progress_init();
 
     bk_cli_log(&cli, 0);
     char *dir = bk_cli_jobdir(&cli);
@@ -267,7 +274,8 @@ int main(int argc, char **argv)
              srccfg_get(&cfg, "type"), (unsigned long long)src.size, dir, new_id, tags,
              parent ? parent->id : "none");
 
-    struct bk_delta_opts dopts = {.verify = verify, .force_full = full};
+    char *plabel = bk_asprintf("backup %s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir);
+    struct bk_delta_opts dopts = {.verify = verify, .force_full = full, .progress_label = plabel};
     struct bk_delta_stats ds = {0};
     if (delta_backup(dirfd, dir, new_id, parent ? parent->id : NULL, &src, &dopts, &ds, err,
                      sizeof err) < 0) {
@@ -310,6 +318,7 @@ int main(int argc, char **argv)
     srccfg_free(&cfg);
     store_close(&st);
     rev_free(&rev);
+    free(plabel);
     free(dir);
     return 0;
 }

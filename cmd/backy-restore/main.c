@@ -18,6 +18,7 @@
 #include "backy/cli.h"
 #include "backy/copyout.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/sums.h"
@@ -26,7 +27,7 @@
 
 static const char usage[] =
     "usage: backy-restore [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--force] [--no-verify]\n"
-    "                     TARGET\n"
+    "                     [--progress|--no-progress] TARGET\n"
     "Copies the image of REVISION (default: the newest) to TARGET: a new file\n"
     "(sparse where the image has holes), an existing empty file, a block device\n"
     "(must not be in use), or - for stdout. REVISION as for backy-find.\n"
@@ -37,6 +38,9 @@ static const char usage[] =
     "  --force       overwrite an existing non-empty file; on damage copy\n"
     "                everything and keep the target (exit status still 1)\n"
     "  --no-verify   do not check the blocks (a reflink then reads nothing)\n"
+    "  --progress    show progress on stderr even when it is not a terminal (one line\n"
+    "                a second); by default only a terminal shows it\n"
+    "  --no-progress never show progress\n"
     "Exit status: 0 on success, 1 otherwise (also when damage was found).\n";
 
 /* Both files are open before the sandbox: the copy needs to write, resize
@@ -58,10 +62,11 @@ int main(int argc, char **argv)
                                               {"revision", required_argument, 0, 'r'},
                                               {"force", no_argument, 0, 'F'},
                                               {"no-verify", no_argument, 0, 'N'},
+                                              BK_PROGRESS_LONG,
                                               {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
-        if (bk_cli_option(&cli, opt, optarg, usage))
+        if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
             continue;
         if (opt == 'r')
             spec = optarg;
@@ -74,6 +79,7 @@ int main(int argc, char **argv)
         bk_usage_error(usage, argc - optind < 1 ? "no TARGET given" : "too many arguments");
     const char *target = argv[optind];
     int to_stdout = !strcmp(target, "-");
+    progress_init();
     bk_cli_log(&cli, to_stdout);
     char *dir = bk_cli_jobdir(&cli);
     char err[2048];
@@ -134,7 +140,12 @@ int main(int argc, char **argv)
     struct bk_copy_check ck = {have_sums ? &sums : NULL, force};
     log_info("restoring revision %s (%s/%s) to %s", r->id, dir, r->id, target);
     int fresh = t.kind == T_CREATED || t.kind == T_EMPTY || t.kind == T_OVERWRITTEN;  /* reads as zeros */
-    if (bk_copyout_checked(src, t.fd, fresh, &ck, &cs, err, sizeof err) < 0) {
+    char *plabel = bk_asprintf("restore %s %s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir, r->id);
+    progress_start((uint64_t)ss.st_size, plabel);
+    int crc = bk_copyout_checked(src, t.fd, fresh, &ck, &cs, err, sizeof err);
+    progress_end(crc == 0);
+    free(plabel);
+    if (crc < 0) {
         int e = errno;
         /* a created target is removed (unlinkat, in SB_WRITE) */
         const char *what = force ? "target kept (--force)" : target_undo(&t);

@@ -11,6 +11,7 @@
 
 #include "backy/cli.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/sums.h"
@@ -18,9 +19,13 @@
 
 static const char usage[] =
     "usage: backy-verify [-l LOGFILE] [-v] [-b DIR] [-r REVISION | --all]\n"
+    "                    [--progress|--no-progress]\n"
     "Checks the image of REVISION (default: the newest) against its block sums\n"
     "(ID.sums) and prints one line per revision: ok, DAMAGED with the first bad\n"
     "offsets, or 'no sums'. --all checks every complete revision.\n"
+    "  --progress      show progress on stderr even when it is not a terminal (one line\n"
+    "                  a second); by default only a terminal shows it\n"
+    "  --no-progress   never show progress\n"
     "Exit status: 0 all checked revisions intact, 1 a revision is damaged or an\n"
     "error occurred, 2 a revision has no sums (cannot be verified), none damaged.\n";
 
@@ -34,6 +39,13 @@ static const struct sb_policy policy = {
 #define SHOW_BAD 5
 
 enum result { V_OK = 0, V_BAD = 1, V_NOSUMS = 2 };
+
+static void verify_progress_start(const char *dir, const char *id, uint64_t size)
+{
+    char label[256];
+    snprintf(label, sizeof label, "verify %s %s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir, id);
+    progress_start(size, label);
+}
 
 /* Check one revision. Prints its line; returns an enum result, or V_BAD
  * after an error message when it cannot be read. */
@@ -77,13 +89,16 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
     }
     uint64_t bad[SHOW_BAD], nbad = 0;
     size_t per = BUF_BYTES / s.block_size ? BUF_BYTES / s.block_size : 1;
+    verify_progress_start(dir, id, s.size);
     for (uint64_t i = 0; i < s.nblocks; i += per) {
         uint64_t n = s.nblocks - i < per ? s.nblocks - i : per;
         uint64_t off = i * s.block_size;
         size_t len = (size_t)((i + n - 1) * s.block_size + sums_block_len(&s, i + n - 1) - off);
         ssize_t r = bk_pread_full(fd, buf, len, (off_t)off);
+        progress_set(off + len);
         if (r < 0 || (size_t)r != len) {
             int e = r < 0 ? errno : EIO;
+            progress_end(0);
             fprintf(stderr, "%s: error: cannot read image: %s/%s: offset %" PRIu64 ": %s\n",
                     bk_prog, dir, id, off, strerror(e));
             log_error("cannot read image: %s/%s: offset %" PRIu64 ": %s", dir, id, off, strerror(e));
@@ -101,6 +116,7 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
             }
         }
     }
+    progress_end(1);
     if (nbad) {
         printf("%s: DAMAGED: %" PRIu64 " of %" PRIu64 " blocks of %u bytes differ; offsets", id,
                nbad, s.nblocks, s.block_size);
@@ -128,10 +144,11 @@ int main(int argc, char **argv)
     const char *spec = NULL;
     int all = 0;
     static const struct option longopts[] = {
-        BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'}, {0, 0, 0, 0}};
+        BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'}, BK_PROGRESS_LONG,
+        {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
-        if (bk_cli_option(&cli, opt, optarg, usage))
+        if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
             continue;
         if (opt == 'r')
             spec = optarg;
@@ -142,6 +159,7 @@ int main(int argc, char **argv)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     if (all && spec)
         bk_usage_error(usage, "-r and --all exclude each other");
+    progress_init();
     /* stdout carries the report: log lines go to stderr unless -l */
     bk_cli_log(&cli, 1);
     log_no_reopen();

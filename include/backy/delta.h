@@ -28,6 +28,7 @@ struct bk_delta_opts {
     enum bk_verify verify;
     int force_full;          /* ignore the source's change list: compare everything */
     uint32_t block_size;     /* 0: the parent's (from its sums) or BK_SUMS_BLOCK */
+    const char *progress_label; /* "backup vm1": show the pass's progress (progress.h) */
     /* for tests: the stash's size in bytes (0: 8 MiB), and a hook the clone
      * thread calls before it starts cloning */
     uint32_t stash_bytes;
