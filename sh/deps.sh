@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libyaml-dev libjansson-dev libseccomp-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux
  ceph-mon ceph-osd ceph-common python3-rbd python3
- telnet netcat-openbsd rsync procps openssh-server openssh-client jq"
+ telnet netcat-openbsd rsync procps openssh-server openssh-client jq tmux"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
