@@ -1,13 +1,17 @@
 /* test_progress.c - the progress line: sizes, rates, times and whole lines
  * as formatted, and what reaches stderr in each mode (stderr is a file
  * here, so: nothing by default or with --no-progress, the line form with
- * --progress), counting from two threads at once. */
+ * --progress), counting from two threads at once; then stderr on a
+ * pseudo-terminal: the line drawn in place, erased before a log line and
+ * at the end. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backy/log.h"
 #include "backy/progress.h"
 #include "tap.h"
 
@@ -170,5 +174,61 @@ int main(void)
     progress_clear();
     out = release_stderr(fd, saved);
     tap_ok(out[0] == '\0', "a pass of 0 bytes shows nothing");
+
+    /* a terminal: \r LINE ESC[K, erased (\r ESC[K) before a log line */
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    int pts = m < 0 || grantpt(m) || unlockpt(m) ? -1 : open(ptsname(m), O_RDWR | O_NOCTTY);
+    if (pts < 0) {
+        perror("pseudo-terminal");
+        return 1;
+    }
+    setenv("TERM", "xterm", 1);
+    fflush(stderr);
+    saved = dup(2);
+    dup2(pts, 2);
+    progress_option(BK_OPT_NO_PROGRESS);
+    progress_init();
+    progress_start(100 * (uint64_t)MiB, "backup vm1");
+    progress_add(20 * (uint64_t)MiB);
+    progress_end(1);                        /* --no-progress: nothing even here */
+    progress_option(BK_OPT_PROGRESS);       /* the default on a terminal is the same */
+    progress_init();
+    log_open(NULL, 0, 1);
+    progress_start(100 * (uint64_t)MiB, "backup vm1");
+    progress_add(10 * (uint64_t)MiB);       /* before half a second: nothing */
+    usleep(600 * 1000);
+    progress_add(10 * (uint64_t)MiB);       /* drawn */
+    log_info("a log line");
+    usleep(300 * 1000);
+    progress_add(20 * (uint64_t)MiB);       /* drawn again */
+    progress_end(1);
+    dup2(saved, 2);
+    close(saved);
+    close(pts);
+    char tty[4096];
+    size_t got = 0;
+    fcntl(m, F_SETFL, O_NONBLOCK);
+    for (ssize_t r; got < sizeof tty - 1 && (r = read(m, tty + got, sizeof tty - 1 - got)) > 0;)
+        got += (size_t)r;
+    tty[got] = '\0';
+    close(m);
+    int erases = 0;
+    for (const char *p = tty; (p = strstr(p, "\033[K")); p++)
+        erases++;
+    const char *d1 = strstr(tty, "\rbackup vm1:  20%  20.0 MiB of 100 MiB  ");
+    const char *d2 = strstr(tty, "\rbackup vm1:  40%  40.0 MiB of 100 MiB  ");
+    const char *lg = strstr(tty, "\r\033[K20");   /* erased, then the time stamp */
+    tap_ok(tty[0] == '\r' && d1 == tty && strstr(tty, "MiB/s  ETA 0:0") != NULL,
+           "terminal: nothing before half a second, then the line with rate and ETA");
+    tap_ok(lg && d1 < lg && strstr(lg, "INFO a log line") && d2 > lg,
+           "terminal: the line is erased before a log line and drawn again after");
+    tap_ok(erases == 4, "terminal: two draws and two erases");
+    tap_ok(got > 4 && !strcmp(tty + got - 4, "\r\033[K"), "terminal: the line is erased at the end");
+    for (char *p = tty; *p; p++)
+        if (*p == '\033')
+            *p = 'E';
+        else if (*p == '\r')
+            *p = '|';
+    fprintf(stderr, "# %s\n", tty);
     return tap_done();
 }
