@@ -37,7 +37,11 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char label[160];
 static double t_start, t_next_draw;
 static int visible;                         /* a line is on the terminal */
-static struct { double t; uint64_t done; } samples[NSAMPLES];
+struct sample {
+    double t;
+    uint64_t done;
+};
+static struct sample samples[NSAMPLES];
 static unsigned nsamp, samp_head;
 
 int progress_option(int opt)
@@ -197,7 +201,7 @@ static void add_sample(double now, uint64_t done)
 {
     if (nsamp > 0 && now - samples[(samp_head + NSAMPLES - 1) % NSAMPLES].t < SAMPLE_GAP)
         return;
-    samples[samp_head] = (typeof(samples[0])){now, done};
+    samples[samp_head] = (struct sample){now, done};
     samp_head = (samp_head + 1) % NSAMPLES;
     if (nsamp < NSAMPLES)
         nsamp++;
