@@ -70,6 +70,13 @@ void progress_init(void)
         width = ws.ws_col;
 }
 
+void progress_init_asked(void)
+{
+    if (choice == CH_AUTO)
+        choice = CH_OFF;
+    progress_init();
+}
+
 static double now_mono(void)
 {
     struct timespec ts;

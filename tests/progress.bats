@@ -217,3 +217,29 @@ assert_clean_final() {
     grep -q -E "^verify job $id: +[0-9]+%  .*/s  ETA " "$T/screens" || fail "no progress line on the screen"
     assert_clean_final "^$id: ok \\(160.00 MiB, 2560 blocks\\)\$"
 }
+
+@test "send shows progress (--progress: lines in a file), receive only when asked" {
+    require_tool backy-send backy-receive
+    backy -b "$J" backup daily >/dev/null
+    local id
+    id=$(rev_ids "$J" | head -n 1)
+    slow_reads "$JOBFS"
+    cold "$J/$id"
+    throttled "$BACKY_BIN/backy" -b "$J" send --progress 2>"$T/err" |
+        "$BACKY_BIN/backy" -b "$SRCFS/replica" receive --progress >"$T/out" 2>"$T/err2" ||
+        fail "send | receive failed: $(cat "$T/err" "$T/err2")"
+    sed "s/^/# /" "$T/err" "$T/err2" >&3
+    grep -q -E "^send job $id: +[0-9]{1,2}%  .*  ETA " "$T/err" || fail "send: no line before the end"
+    # the last progress line (send's own log line may follow it)
+    grep -E "^send job " "$T/err" | tail -n 1 | grep -q -E "^send job $id: 100%  160 MiB of 160 MiB  .*done in " ||
+        fail "send: no last line"
+    grep -E "^receive " "$T/err2" | tail -n 1 | grep -q -E "^receive replica $id: 100%  160 MiB of 160 MiB  .*done in " ||
+        fail "receive: no last line"
+    assert_files_equal "$SRCFS/replica/$id" "$SRCFS/vm.img"
+
+    # receive without --progress says nothing on stderr, even where send does
+    rm -rf "$SRCFS/replica"
+    "$BACKY_BIN/backy" -b "$J" send | "$BACKY_BIN/backy" -b "$SRCFS/replica" receive >"$T/out" 2>"$T/err2" ||
+        fail "send | receive failed: $(cat "$T/err2")"
+    [ ! -s "$T/err2" ] || fail "receive wrote to stderr: $(cat "$T/err2")"
+}

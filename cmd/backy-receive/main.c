@@ -28,6 +28,7 @@
 #include "backy/cli.h"
 #include "backy/joblock.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/shortuuid.h"
@@ -37,11 +38,15 @@
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-receive [-l LOGFILE] [-v] [-b DIR] [--origin TEXT]\n"
+    "usage: backy-receive [-l LOGFILE] [-v] [-b DIR] [--origin TEXT] [--progress]\n"
     "Reads one revision as a replication stream (backy send) from stdin into\n"
     "the job in DIR, which is created when missing, with a config of type\n"
     "replica (origin: TEXT) that is never backed up from. Incremental streams\n"
     "need their base revision in DIR. A revision already in DIR is a no-op.\n"
+    "  --progress     show progress on stderr (a line rewritten in place on a\n"
+    "                 terminal, else one line a second); off by default, since\n"
+    "                 backy send shows it on its terminal\n"
+    "  --no-progress  never show progress (the default)\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Writes inside the job directory, reads stdin. */
@@ -249,13 +254,14 @@ int main(int argc, char **argv)
     struct bk_cli cli = {0};
     const char *origin = "";
     static const struct option longopts[] = {BK_CLI_LONG, {"origin", required_argument, 0, 'O'},
-                                             {0, 0, 0, 0}};
+                                             BK_PROGRESS_LONG, {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
-        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'O')
+        if (!bk_cli_option(&cli, opt, optarg, usage) && !progress_option(opt) && opt == 'O')
             origin = optarg;
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    progress_init_asked();
     bk_cli_log(&cli, 0);
     char *dir = bk_cli_jobdir(&cli);
     job_dir = dir;
@@ -352,7 +358,10 @@ int main(int argc, char **argv)
     unsigned char *sent = bk_calloc((size_t)(n / 8 + 1), 1);
     unsigned char *zeros = bk_calloc(1, bs);
     uint64_t nwritten = 0, nzero = 0, bytes = 0;
+    char *plabel = bk_asprintf("receive %s %s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir, new_id);
+    progress_start(m->size, plabel);
     while ((rc = stream_rd_next(&rd, &rec, err, sizeof err)) > 0) {
+        progress_set((rec.index + rec.count) * (uint64_t)bs);
         if (got_signal)
             give_up("interrupted");
         uint64_t off = rec.index * (uint64_t)bs;
@@ -372,6 +381,8 @@ int main(int argc, char **argv)
         for (uint64_t i = rec.index; i < rec.index + rec.count; i++)
             sent[i / 8] |= (unsigned char)(1u << (i % 8));
     }
+    progress_end(rc == 0);
+    free(plabel);
     if (rc < 0)
         give_up("stream refused: %s", err);
     /* every block not sent must be the base's */

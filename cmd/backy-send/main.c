@@ -15,6 +15,7 @@
 
 #include "backy/cli.h"
 #include "backy/log.h"
+#include "backy/progress.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/stream.h"
@@ -28,6 +29,9 @@ static const char usage[] =
     "blocks that differ from BASE (without --base: every block, zero blocks as\n"
     "holes) and a trailer. The receiver must hold BASE.\n"
     "  --force   send a quarantined (damaged, see backy verify) revision anyway\n"
+    "  --progress     show progress on stderr even when it is not a terminal (one\n"
+    "                 line a second); by default only a terminal shows it\n"
+    "  --no-progress  never show progress\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory and writes to stdout only. */
@@ -97,10 +101,11 @@ int main(int argc, char **argv)
                                              {"revision", required_argument, 0, 'r'},
                                              {"base", required_argument, 0, 'B'},
                                              {"force", no_argument, 0, 'F'},
+                                             BK_PROGRESS_LONG,
                                              {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
-        if (bk_cli_option(&cli, opt, optarg, usage))
+        if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
             continue;
         if (opt == 'r')
             spec = optarg;
@@ -111,6 +116,7 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    progress_init();
     /* stdout carries the stream: log lines go to stderr unless -l */
     bk_cli_log(&cli, 1);
     log_no_reopen();
@@ -172,7 +178,10 @@ int main(int argc, char **argv)
     struct bk_hash zfull;
     sums_hash(zeros, bs, &zfull);
     uint64_t nsent = 0, nzero = 0, zrun = 0, zfirst = 0, bytes = 0;
+    char *plabel = bk_asprintf("send %s %s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir, r->id);
+    progress_start(im.size, plabel);
     for (uint64_t i = 0; i <= im.sums.nblocks; i++) {
+        progress_set(i * (uint64_t)bs);
         int kind = 0; /* 0 skip, 1 zero, 2 data */
         size_t l = 0;
         if (i < im.sums.nblocks) {
@@ -217,6 +226,8 @@ int main(int argc, char **argv)
     uint64_t total = w.bytes;
     if (stream_wr_end(&w) < 0)
         bk_die_errno("cannot write stream to stdout");
+    progress_end(1);
+    free(plabel);
     char sz[32];
     bk_fmt_size(sz, sizeof sz, bytes);
     log_info("sent revision %s%s%s: %llu of %llu blocks (%s), %llu zero, %llu stream bytes", r->id,

@@ -38,8 +38,8 @@ static const char usage[] =
     "  receive                  read a replication stream from stdin into the job (created if missing)\n"
     "  push [--all] [USER@]HOST:DIR | DIR   copy the revisions the other job lacks (over ssh)\n"
     "  revisions --json         the job's revisions as JSON (what push asks the other side)\n"
-    "  backup, restore, verify also take --progress / --no-progress (default: a progress\n"
-    "                           line when stderr is a terminal)\n"
+    "  backup, restore, verify, send: --progress / --no-progress (default: a progress line\n"
+    "                           when stderr is a terminal); receive: --progress (default: none)\n"
     "\n"
     "Exit status: 0 on success, 1 otherwise; check: 0 OK, 2 CRITICAL, 3 UNKNOWN.\n";
 

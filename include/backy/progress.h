@@ -42,6 +42,9 @@ int progress_option(int opt);
 /* Decides where the line goes (see above); call after the options, before
  * the sandbox. Without it nothing is ever shown. */
 void progress_init(void);
+/* The same for a tool that shows progress only when asked (--progress):
+ * backy-receive, whose sender usually shows it on the same terminal. */
+void progress_init_asked(void);
 
 /* A pass of total bytes begins (total 0: nothing is shown). label: what
  * runs, e.g. "backup vm1" (control characters are replaced). */
