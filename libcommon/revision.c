@@ -478,6 +478,9 @@ int store_reload(struct bk_store *st, char *err, size_t errlen)
     }
     size_t cap = 0;
     struct dirent *de;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    st->now = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     errno = 0;
     while ((de = readdir(d))) {
         const char *n = de->d_name;
@@ -585,19 +588,34 @@ void store_close(struct bk_store *st)
     st->dir = NULL;
 }
 
+/* A revision that counts for "newest", "last", relative numbers and tags:
+ * complete and not dated in the future. */
+static int rev_current(const struct bk_store *st, const struct bk_rev *r)
+{
+    return r->complete && !rev_in_future(r, st->now);
+}
+
 const struct bk_rev *store_last(const struct bk_store *st)
 {
     for (size_t i = st->n; i-- > 0;)
-        if (st->revs[i].complete)
+        if (rev_current(st, &st->revs[i]))
             return &st->revs[i];
     return NULL;
+}
+
+size_t store_future(const struct bk_store *st)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < st->n; i++)
+        n += rev_in_future(&st->revs[i], st->now);
+    return n;
 }
 
 const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, char *err, size_t errlen)
 {
     size_t ncomplete = 0;
     for (size_t i = 0; i < st->n; i++)
-        ncomplete += st->revs[i].complete;
+        ncomplete += rev_current(st, &st->revs[i]);
     if (!spec || !strcmp(spec, "last") || !strcmp(spec, "latest"))
         spec = "0";
     if (!*spec) {
@@ -616,7 +634,7 @@ const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, 
         unsigned long k = strtoul(spec, NULL, 10);
         if (k < ncomplete) {
             for (size_t i = st->n; i-- > 0;)
-                if (st->revs[i].complete && k-- == 0)
+                if (rev_current(st, &st->revs[i]) && k-- == 0)
                     return &st->revs[i];
         }
         /* an ID prefix made of digits only is still possible below */
@@ -625,12 +643,17 @@ const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, 
             if (!strncmp(st->revs[i].id, spec, sl))
                 is_prefix = 1;
         if (!is_prefix) {
+            size_t nfuture = store_future(st);
+            char fut[96] = "";
+            if (nfuture)
+                snprintf(fut, sizeof fut, " (and %zu dated in the future, chosen by ID only)",
+                         nfuture);
             if (ncomplete == 0)
-                snprintf(err, errlen, "revision '%s' not found: %s has no complete revision",
-                         spec, st->dir);
+                snprintf(err, errlen, "revision '%s' not found: %s has no complete revision%s",
+                         spec, st->dir, fut);
             else
-                snprintf(err, errlen, "revision '%s' not found: %s has %zu complete revision%s",
-                         spec, st->dir, ncomplete, ncomplete == 1 ? "" : "s");
+                snprintf(err, errlen, "revision '%s' not found: %s has %zu complete revision%s%s",
+                         spec, st->dir, ncomplete, ncomplete == 1 ? "" : "s", fut);
             return NULL;
         }
     }
@@ -643,7 +666,7 @@ const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, 
             return &st->revs[i];
         }
     for (size_t i = st->n; i-- > 0;)
-        if (st->revs[i].complete && rev_has_tag(&st->revs[i], spec))
+        if (rev_current(st, &st->revs[i]) && rev_has_tag(&st->revs[i], spec))
             return &st->revs[i];
     const struct bk_rev *found = NULL;
     size_t matches = 0;

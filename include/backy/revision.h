@@ -54,12 +54,23 @@ static inline int rev_quarantined(const struct bk_rev *rev)
 const char *bk_verify_result_name(int result);   /* "good", ... ; "" for NONE */
 int bk_verify_result_parse(const char *s);        /* -1 if unknown */
 
+/* Time sanity: a revision dated more than BK_FUTURE_SLACK seconds after
+ * "now" was written under a wrong clock. It is reported (check, status,
+ * log), reachable by its ID, and never counts as the newest revision: not
+ * for -r 0 / last, relative numbers, tags, parents, due times or the SLA. */
+#define BK_FUTURE_SLACK 300.0
+static inline int rev_in_future(const struct bk_rev *rev, double now)
+{
+    return rev->timestamp > now + BK_FUTURE_SLACK;
+}
+
 /* All revisions of a directory, oldest first (by timestamp, then ID). */
 struct bk_store {
     int dirfd;
     char *dir;
     struct bk_rev *revs;
     size_t n;
+    double now;               /* clock when read: what "future" is measured against */
 };
 
 /* Open dir and read every *.rev. A directory without a regular file
@@ -74,14 +85,18 @@ int store_open_fd(struct bk_store *st, int dirfd, const char *dir, char *err, si
 int store_reload(struct bk_store *st, char *err, size_t errlen);
 void store_close(struct bk_store *st);
 
-/* Newest complete revision or NULL. */
+/* Newest complete revision not in the future (st->now), or NULL. */
 const struct bk_rev *store_last(const struct bk_store *st);
+/* Number of revisions dated in the future (st->now). */
+size_t store_future(const struct bk_store *st);
 
 /* Resolve a revision spec (manual, -r): full ID, unique ID prefix,
  * relative number (0 = newest complete), last/latest, a tag (newest
- * complete revision with it). NULL spec means "last". A spec with a control
- * character is refused. On failure returns NULL with a message naming the
- * spec (escaped) in err. */
+ * complete revision with it). Relative numbers, last and tags count only
+ * revisions not in the future; a future-dated one is reachable by its ID
+ * or ID prefix. NULL spec means "last". A spec with a control character is
+ * refused. On failure returns NULL with a message naming the spec
+ * (escaped) in err. */
 const struct bk_rev *store_resolve(const struct bk_store *st, const char *spec, char *err, size_t errlen);
 
 /* Parse / format one .rev document. rev_parse: 0 or -1 with err. */

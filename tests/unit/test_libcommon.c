@@ -280,6 +280,60 @@ static void test_store(void)
         tap_ok(0, "cleanup");
 }
 
+/* A revision dated in the future (a clock that was wrong once) is never
+ * "the newest": not for last, relative numbers or tags; by ID it is found. */
+static void test_store_future(void)
+{
+    char dir[] = "/tmp/backy-unit-XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+    addrev(dir, "AAAAAAAAAAAAAAAAAAAAA2", "2026-11-01 20:00:00", "daily", 1);
+    addrev(dir, "BBBBBBBBBBBBBBBBBBBBB4", "2026-11-02 20:00:00", "daily", 1);
+    addrev(dir, "FFFFFFFFFFFFFFFFFFFFF7", "2031-01-01 00:00:00", "daily", 1);
+    char err[1024];
+    struct bk_store st;
+    int rc = store_open(&st, dir, err, sizeof err);
+    tap_ok(rc == 0 && st.n == 3 && st.now > 0, "store with a future-dated revision");
+    double t;
+    bk_parse_time("2026-12-02 00:00:00", &t);
+    st.now = t;
+    const struct bk_rev *r = store_last(&st);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "last skips the future-dated revision");
+    tap_ok(store_future(&st) == 1, "one revision dated in the future");
+    r = store_resolve(&st, "0", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "-r 0 is the newest not in the future");
+    r = store_resolve(&st, NULL, err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "the default is the newest not in the future");
+    r = store_resolve(&st, "1", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "AAAAAAAAAAAAAAAAAAAAA2"), "relative numbers count past revisions only");
+    r = store_resolve(&st, "2", err, sizeof err);
+    tap_ok(!r && strstr(err, "2 complete revisions") && strstr(err, "1 dated in the future"),
+           "out of range says a future-dated revision exists");
+    r = store_resolve(&st, "daily", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "a tag skips the future-dated revision");
+    r = store_resolve(&st, "FFFFFFFFFFFFFFFFFFFFF7", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "FFFFFFFFFFFFFFFFFFFFF7"), "the future-dated revision by its ID");
+    r = store_resolve(&st, "FFFF", err, sizeof err);
+    tap_ok(r && !strcmp(r->id, "FFFFFFFFFFFFFFFFFFFFF7"), "and by an ID prefix");
+    /* within the 5 minute slack a revision is not in the future */
+    bk_parse_time("2030-12-31 23:56:00", &t);
+    st.now = t;
+    r = store_last(&st);
+    tap_ok(r && !strcmp(r->id, "FFFFFFFFFFFFFFFFFFFFF7") && store_future(&st) == 0,
+           "a revision at most 5 minutes ahead counts as the newest");
+    bk_parse_time("2030-12-31 23:54:59", &t);
+    st.now = t;
+    r = store_last(&st);
+    tap_ok(r && !strcmp(r->id, "BBBBBBBBBBBBBBBBBBBBB4"), "more than 5 minutes ahead does not");
+    store_close(&st);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        tap_ok(0, "cleanup");
+}
+
 static void test_yaml(void)
 {
     char err[512];
@@ -386,6 +440,7 @@ int main(void)
     test_time();
     test_rev_roundtrip();
     test_store();
+    test_store_future();
     test_yaml();
     test_srccfg();
     test_table();
