@@ -96,6 +96,13 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
                             "status-interval: bad duration '%s' (integer with s, m, h, d or w, > 0)",
                             v->value);
             c->status_interval = d;
+        } else if (key_is(k, "retry-delay")) {
+            int64_t d;
+            if (duration_parse(v->value, &d) < 0 || d <= 0)
+                return fail(x, v->line, v->col,
+                            "retry-delay: bad duration '%s' (integer with s, m, h, d or w, > 0)",
+                            v->value);
+            c->retry_delay = d;
         } else if (key_is(k, "telnet-addrs")) {
             free(c->telnet_addrs);
             c->telnet_addrs = bk_strdup(v->value);
@@ -115,7 +122,8 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
         } else {
             return fail(x, kl, kc,
                         "unknown setting '%s' (known: base-dir, worker-limit, status-file, "
-                        "status-interval, telnet, telnet-addrs, telnet-port, telnet-user)", k);
+                        "status-interval, retry-delay, telnet, telnet-addrs, telnet-port, "
+                        "telnet-user)", k);
         }
     }
     return 0;
@@ -259,6 +267,7 @@ static int build(struct ctx *x, const struct ynode *root, struct bk_mainconf *c)
 
     c->worker_limit = 1;
     c->status_interval = 30;
+    c->retry_delay = BK_DEFAULT_RETRY_DELAY;
     c->telnet_port = BK_DEFAULT_TELNET_PORT;
     if (root->kind == Y_SCALAR && !*root->value)
         return fail(x, 1, 1, "empty configuration (need schedules: and jobs:)");

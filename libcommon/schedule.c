@@ -91,6 +91,18 @@ int64_t sched_min_interval(const struct bk_schedule *s)
     return m;
 }
 
+int64_t sched_retry_delay(int64_t first, long failures, int64_t cap)
+{
+    if (first < 1)
+        first = 1;
+    int64_t d = first;
+    for (long i = 1; i < failures && (cap <= 0 || d < cap) && d < INT64_MAX / 2; i++)
+        d *= 2;
+    if (cap > 0 && d > cap)
+        d = cap;
+    return d;
+}
+
 int sched_sla_ok(double newest, int64_t min_interval, int64_t now)
 {
     if (newest < 0)
@@ -125,13 +137,14 @@ static int has_tag(const struct bk_rev *r, const char *tag)
 }
 
 void sched_last_by_tag(const struct bk_schedule *s, const struct bk_rev *revs, size_t n,
-                       double *last)
+                       int64_t now, double *last)
 {
     for (size_t i = 0; i < s->n; i++) {
         last[i] = -1;
         for (size_t j = 0; j < n; j++) {
             const struct bk_rev *r = &revs[j];
-            if (r->complete && has_tag(r, s->iv[i].tag) && r->timestamp > last[i])
+            if (r->complete && !rev_in_future(r, (double)now) && has_tag(r, s->iv[i].tag) &&
+                r->timestamp > last[i])
                 last[i] = r->timestamp;
         }
     }
@@ -165,7 +178,7 @@ size_t sched_expire(const struct bk_schedule *s, struct bk_rev *revs, size_t n,
         /* newest first: revs are oldest first */
         for (size_t j = n; j-- > 0;) {
             struct bk_rev *r = &revs[j];
-            if (!r->complete || !has_tag(r, iv->tag))
+            if (!r->complete || !has_tag(r, iv->tag) || rev_in_future(r, (double)now))
                 continue;
             seen++;
             if (seen <= iv->keep || r->timestamp >= horizon)

@@ -1,5 +1,6 @@
 /* statusfile.c - JSON status file through jansson. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,19 @@ char *status_format(const struct bk_status *st)
         json_object_set_new(o, "min_interval", json_integer(j->min_interval));
         json_object_set_new(o, "last_exit",
                             j->last_exit >= 0 ? json_integer(j->last_exit) : json_null());
+        json_object_set_new(o, "dir_missing", json_boolean(j->dir_missing));
+        json_object_set_new(o, "incomplete", json_integer(j->incomplete));
+        json_object_set_new(o, "quarantined", json_integer(j->quarantined));
+        json_object_set_new(o, "future", json_integer(j->future));
+        json_object_set_new(o, "future_time", time_or_null(j->future_time));
+        fmt_utc(j->future_time, buf, sizeof buf);
+        json_object_set_new(o, "future_backup", json_string(buf));
+        json_object_set_new(o, "failures", json_integer(j->failures));
+        json_object_set_new(o, "failed_time", time_or_null(j->failed_time));
+        json_object_set_new(o, "last_error", str_or_empty(j->last_error));
+        json_object_set_new(o, "retry_time", time_or_null(j->retry_time));
+        fmt_utc(j->retry_time, buf, sizeof buf);
+        json_object_set_new(o, "retry_backup", json_string(buf));
         json_array_append_new(jobs, o);
     }
     json_object_set_new(root, "jobs", jobs);
@@ -163,6 +177,15 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
         j->next_tags = get_str(o, "next_tags");
         j->min_interval = get_int(o, "min_interval", 0);
         j->last_exit = (int)get_int(o, "last_exit", -1);
+        j->dir_missing = json_is_true(json_object_get(o, "dir_missing"));
+        j->incomplete = get_int(o, "incomplete", 0);
+        j->quarantined = get_int(o, "quarantined", 0);
+        j->future = get_int(o, "future", 0);
+        j->future_time = get_time(o, "future_time");
+        j->failures = get_int(o, "failures", 0);
+        j->failed_time = get_time(o, "failed_time");
+        j->last_error = get_str(o, "last_error");
+        j->retry_time = get_time(o, "retry_time");
     }
     json_decref(root);
     return 0;
@@ -233,8 +256,84 @@ void status_free(struct bk_status *st)
         free(j->status);
         free(j->last_tags);
         free(j->next_tags);
+        free(j->last_error);
     }
     free(st->jobs);
     free(st->config);
     memset(st, 0, sizeof *st);
+}
+
+void status_one_line(const char *in, size_t n, char *out, size_t len)
+{
+    size_t o = 0;
+    if (len == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        char esc[8];
+        size_t el;
+        if (c < 0x20 || c >= 0x7f || c == '\\') {
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            el = 4;
+        } else {
+            esc[0] = (char)c;
+            el = 1;
+        }
+        if (o + el + 4 > len) {     /* this, "..." and the NUL must fit */
+            if (o + 4 <= len) {
+                memcpy(out + o, "...", 3);
+                o += 3;
+            }
+            break;
+        }
+        memcpy(out + o, esc, el);
+        o += el;
+    }
+    out[o] = '\0';
+}
+
+int status_log_error(int dirfd, const char *path, long pid, char *out, size_t len)
+{
+    enum { TAIL = 64 * 1024 };
+    if (len)
+        out[0] = '\0';
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    struct stat sb;
+    if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    off_t start = sb.st_size > TAIL ? sb.st_size - TAIL : 0;
+    char *buf = malloc(TAIL + 1);
+    if (!buf) {
+        close(fd);
+        return 0;
+    }
+    ssize_t got = pread(fd, buf, TAIL, start);
+    close(fd);
+    if (got <= 0) {
+        free(buf);
+        return 0;
+    }
+    buf[got] = '\0';
+    char tag[48];
+    snprintf(tag, sizeof tag, " [%ld] ERROR ", pid);
+    size_t tl = strlen(tag);
+    const char *found = NULL, *end = NULL;
+    for (const char *line = buf; line < buf + got;) {
+        const char *nl = memchr(line, '\n', (size_t)(buf + got - line));
+        const char *le = nl ? nl : buf + got;
+        /* the tag sits after "YYYY-MM-DD HH:MM:SS" */
+        if (le - line > 19 + (ptrdiff_t)tl && !memcmp(line + 19, tag, tl)) {
+            found = line + 19 + tl;
+            end = le;
+        }
+        line = nl ? nl + 1 : buf + got;
+    }
+    if (found)
+        status_one_line(found, (size_t)(end - found), out, len);
+    free(buf);
+    return found != NULL;
 }

@@ -89,6 +89,17 @@ struct job {
     pid_t pid;
     size_t heap_idx;                  /* SIZE_MAX: not in the heap */
     int removed;                      /* dropped from the config while running */
+    /* what the disk showed at the last scan (monitoring) */
+    char last_id[BK_ID_MAX];          /* store_last(): the newest non-future revision */
+    int dir_missing;                  /* the job directory vanished */
+    long nincomplete, nquarantined, nfuture;
+    double future_max;                /* latest future date, -1 none */
+    struct stat dir_sb, rev_sb;       /* rescan: re-read when either changed */
+    char rev_name[BK_ID_MAX + 8];     /* the .rev stat()ed into rev_sb, "" none */
+    /* failures and retries */
+    long failures;                    /* consecutive failed backups */
+    double failed_at;                 /* -1 none */
+    char *last_error;                 /* one line */
 };
 
 static struct bk_mainconf conf;
@@ -201,6 +212,7 @@ static void job_plan(struct job *j, double now)
 
 static void job_free(struct job *j)
 {
+    free(j->last_error);
     free(j->name);
     free(j->dir);
     free(j->newest_tags);
@@ -239,6 +251,41 @@ static void expire_log(void *ctx, const struct bk_expire_event *ev)
         log_info("%s: removed expired revision %s", j->name, id);
 }
 
+/* Monitoring facts of a job directory just read: the newest good revision
+ * (complete, not quarantined, not dated in the future) is what the SLA and
+ * the status file's last_* fields mean; counts of incomplete, quarantined
+ * and future-dated revisions; the .rev whose stat the rescan watches. */
+static void job_scan_facts(struct job *j, const struct bk_store *st)
+{
+    const struct bk_rev *good = NULL;
+    for (size_t i = st->n; i-- > 0;) {
+        const struct bk_rev *r = &st->revs[i];
+        if (rev_in_future(r, st->now)) {
+            if (j->nfuture++ == 0)
+                j->future_max = r->timestamp;
+            continue;
+        }
+        if (!r->complete) {
+            j->nincomplete++;
+            continue;
+        }
+        if (rev_quarantined(r)) {
+            j->nquarantined++;
+            continue;
+        }
+        if (!good)
+            good = r;
+    }
+    if (good) {
+        j->newest = good->timestamp;
+        j->newest_dur = good->duration;
+        join_tags(good, &j->newest_tags);
+        snprintf(j->rev_name, sizeof j->rev_name, "%s.rev", good->id);
+        if (fstatat(st->dirfd, j->rev_name, &j->rev_sb, 0) < 0)
+            j->rev_name[0] = '\0';
+    }
+}
+
 /* Read the job's revisions; with expire, apply retention first. */
 static void job_scan(struct job *j, int expire, double now)
 {
@@ -251,6 +298,17 @@ static void job_scan(struct job *j, int expire, double now)
     j->newest_dur = 0;
     free(j->newest_tags);
     j->newest_tags = NULL;
+    j->last_id[0] = '\0';
+    j->nincomplete = j->nquarantined = j->nfuture = 0;
+    j->future_max = -1;
+    j->rev_name[0] = '\0';
+    /* the directory's stat comes first: a change while we read shows next time */
+    if (stat(j->dir, &j->dir_sb) < 0) {
+        memset(&j->dir_sb, 0, sizeof j->dir_sb);
+        j->dir_missing = errno == ENOENT || errno == ENOTDIR;
+    } else {
+        j->dir_missing = 0;
+    }
     if (store_open(&st, j->dir, err, sizeof err) < 0) {
         if (errno != ENOENT)
             log_warn("%s: %s", j->name, err);
@@ -271,13 +329,11 @@ static void job_scan(struct job *j, int expire, double now)
         log_warn("%s: %s", j->name, err);
     if (lockfd >= 0)
         close(lockfd);
-    sched_last_by_tag(&j->sched, st.revs, st.n, j->last);
+    sched_last_by_tag(&j->sched, st.revs, st.n, (int64_t)st.now, j->last);
     const struct bk_rev *last = store_last(&st);
-    if (last) {
-        j->newest = last->timestamp;
-        j->newest_dur = last->duration;
-        join_tags(last, &j->newest_tags);
-    }
+    if (last)
+        snprintf(j->last_id, sizeof j->last_id, "%s", last->id);
+    job_scan_facts(j, &st);
     store_close(&st);
 }
 
@@ -323,6 +379,7 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
         srccfg_set(&j->src, jc->src.kv[i].key, jc->src.kv[i].value);
     j->catchup = 1;
     j->last_exit = -1;
+    j->failed_at = -1;
     j->heap_idx = SIZE_MAX;
     job_write_config(j);
     job_scan(j, 0, now);
@@ -344,6 +401,40 @@ static struct job *find_job(struct job **arr, size_t n, const char *name)
 
 /* ---- children ------------------------------------------------------ */
 
+/* A failed backup (or one that could not start): remember the one-line
+ * message, retry after sched_retry_delay() - retry-delay, doubling with each
+ * further failure, at most the job's smallest interval. */
+static void job_failed(struct job *j, double now, const char *what, const char *msg)
+{
+    int64_t iv = sched_min_interval(&j->sched);
+    char line[512];
+    status_one_line(msg, strlen(msg), line, sizeof line);
+    free(j->last_error);
+    j->last_error = bk_strdup(line);
+    j->failures++;
+    j->failed_at = now;
+    int64_t delay = sched_retry_delay(conf.retry_delay, j->failures, iv);
+    j->not_before = (int64_t)now + delay;
+    j->state = J_FAILED;
+    j->catchup = 0;
+    log_error("%s: %s; retry %ld in %lld s: %s", j->name, what, j->failures, (long long)delay,
+              line);
+}
+
+/* The one-line reason of a backup that ended with wstatus: the last ERROR
+ * line the backup (pid) wrote to the job's log, else the exit status. */
+static void failure_message(const struct job *j, pid_t pid, int wstatus, char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/backy.log", j->dir);
+    if (status_log_error(AT_FDCWD, path, (long)pid, buf, len))
+        return;
+    if (WIFSIGNALED(wstatus))
+        snprintf(buf, len, "killed by signal %d", WTERMSIG(wstatus));
+    else
+        snprintf(buf, len, "exit status %d (no error line in backy.log)", WEXITSTATUS(wstatus));
+}
+
 static void start_job(struct job *j, double now)
 {
     char tags[1024];
@@ -359,11 +450,11 @@ static void start_job(struct job *j, double now)
         j->pid = launch_backup(j->dir, tags);
     }
     if (j->pid < 0) {
-        log_error("%s: cannot start backup: %s", j->name, strerror(errno));
-        j->state = J_FAILED;
-        j->not_before = sched_slot_after((int64_t)now, sched_min_interval(&j->sched),
-                                         sched_offset(j->name, sched_min_interval(&j->sched)));
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot start backup: %s", strerror(errno));
         j->pid = 0;
+        j->last_exit = -1;
+        job_failed(j, now, "cannot start backup", msg);
         job_plan(j, now);
         heap_push(j);
     } else {
@@ -379,6 +470,7 @@ static void start_job(struct job *j, double now)
 static void job_done(struct job *j, int wstatus, double now)
 {
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    pid_t pid = j->pid;
     j->pid = 0;
     j->last_exit = code;
     status_dirty = 1;
@@ -389,22 +481,38 @@ static void job_done(struct job *j, int wstatus, double now)
         return;
     }
     if (code == 0) {
-        log_info("%s: backup finished", j->name);
-        j->state = J_WAITING;
-        j->not_before = 0;
-        j->catchup = 0;
+        char before[BK_ID_MAX];
+        snprintf(before, sizeof before, "%s", j->last_id);
         job_scan(j, 1, now);
+        if (!strcmp(before, j->last_id)) {
+            /* exit 0 without a new revision: another backup of the job
+             * (one started by hand) held its lock. Not a failure; try
+             * again shortly, without a loop. */
+            int64_t delay = sched_retry_delay(conf.retry_delay, 1, sched_min_interval(&j->sched));
+            j->not_before = (int64_t)now + delay;
+            j->state = j->failures ? J_FAILED : J_WAITING;
+            log_info("%s: backup skipped: another backup of the job is in progress; trying "
+                     "again in %lld s", j->name, (long long)delay);
+        } else {
+            log_info("%s: backup finished", j->name);
+            j->state = J_WAITING;
+            j->not_before = 0;
+            j->catchup = 0;
+            j->failures = 0;
+            j->failed_at = -1;
+            free(j->last_error);
+            j->last_error = NULL;
+        }
     } else if (stopping) {
         /* terminated by us: not a failure; the next start catches up */
         log_info("%s: backup stopped (exit status %d)", j->name, code);
         j->state = J_WAITING;
     } else {
-        int64_t iv = sched_min_interval(&j->sched);
-        j->not_before = sched_slot_after((int64_t)now, iv, sched_offset(j->name, iv));
-        j->state = J_FAILED;
-        j->catchup = 0;
-        log_error("%s: backup failed with exit status %d; see %s/backy.log; retry at "
-                  "the next due time", j->name, code, j->dir);
+        char msg[512], what[PATH_MAX + 64];
+        failure_message(j, pid, wstatus, msg, sizeof msg);
+        snprintf(what, sizeof what, "backup failed with exit status %d; see %s/backy.log",
+                 code, j->dir);
+        job_failed(j, now, what, msg);
         job_scan(j, 0, now);
     }
     job_plan(j, now);
@@ -463,6 +571,81 @@ static void reap(double now)
     }
 }
 
+/* ---- rescan: the status shows what is on disk ----------------------- */
+
+static int same_stat(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Re-read a waiting job's directory when it changed on disk (force: always).
+ * Cheap when nothing changed: a stat of the directory (any file added,
+ * removed or renamed over changes its mtime) and of the newest good
+ * revision's .rev (rewritten in place). A rescan changes what is reported,
+ * never brings a backup forward (a vanished directory is recreated by the
+ * job's next backup at its due time); new revisions can postpone it. */
+static void job_rescan(struct job *j, double now, int force)
+{
+    if (j->state == J_RUNNING)
+        return;
+    struct stat sb;
+    int missing = 0;
+    if (stat(j->dir, &sb) < 0) {
+        missing = errno == ENOENT || errno == ENOTDIR;
+        memset(&sb, 0, sizeof sb);
+    }
+    if (!force && missing == j->dir_missing && same_stat(&sb, &j->dir_sb)) {
+        if (!j->rev_name[0])
+            return;
+        char path[PATH_MAX + BK_ID_MAX + 16];
+        struct stat rb;
+        snprintf(path, sizeof path, "%s/%s", j->dir, j->rev_name);
+        if (stat(path, &rb) == 0 && same_stat(&rb, &j->rev_sb))
+            return;
+    }
+    int was_missing = j->dir_missing;
+    double was_newest = j->newest;
+    long was_q = j->nquarantined, was_f = j->nfuture, was_i = j->nincomplete;
+    job_scan(j, 0, now);
+    if (j->dir_missing && !was_missing)
+        log_error("%s: job directory vanished: %s (its next backup recreates it)", j->name,
+                  j->dir);
+    else if (!j->dir_missing && was_missing)
+        log_info("%s: job directory is back: %s", j->name, j->dir);
+    if (j->newest < was_newest && !j->dir_missing)
+        log_warn("%s: the newest good revision is gone from %s; newest now: %s", j->name,
+                 j->dir, j->last_id[0] ? j->last_id : "none");
+    if (j->nfuture > was_f)
+        log_warn("%s: %ld revision(s) dated in the future in %s (a wrong clock?); they are "
+                 "not used as the newest", j->name, j->nfuture, j->dir);
+    if (j->nquarantined > was_q)
+        log_warn("%s: %ld quarantined revision(s) in %s", j->name, j->nquarantined, j->dir);
+    if (j->nincomplete > was_i)
+        log_warn("%s: %ld incomplete revision(s) in %s", j->name, j->nincomplete, j->dir);
+    if (j->heap_idx != SIZE_MAX) {
+        int64_t due = j->due;
+        uint64_t mask = j->mask;
+        job_plan(j, now);
+        if (j->due < due) {     /* never earlier: keep the plan */
+            j->due = due;
+            j->mask = mask;
+        }
+        if (j->due != due) {
+            heap_remove(j);
+            heap_push(j);
+        }
+    }
+    status_dirty = 1;
+}
+
+static void rescan_all(double now, int force)
+{
+    for (size_t i = 0; i < njobs; i++)
+        job_rescan(jobs[i], now, force);
+}
+
 /* ---- status file --------------------------------------------------- */
 
 static void write_status(double now)
@@ -493,6 +676,15 @@ static void write_status(double now)
         s->last_duration = j->newest_dur;
         s->min_interval = iv;
         s->last_exit = j->last_exit;
+        s->dir_missing = j->dir_missing;
+        s->incomplete = j->nincomplete;
+        s->quarantined = j->nquarantined;
+        s->future = j->nfuture;
+        s->future_time = j->future_max;
+        s->failures = j->failures;
+        s->failed_time = j->failures ? j->failed_at : -1;
+        s->last_error = j->failures && j->last_error ? j->last_error : "";
+        s->retry_time = j->failures && j->state != J_RUNNING ? (double)j->due : -1;
         if (j->state == J_RUNNING) {
             s->next_time = -1;
             next[i][0] = '\0';
@@ -776,8 +968,10 @@ int main(int argc, char **argv)
                 stop_deadline = now + STOP_GRACE;
             }
         }
-        if (status_dirty || now >= next_status_write)
+        if (status_dirty || now >= next_status_write) {
+            rescan_all(now, 0);
             write_status(now);
+        }
 
         double wake = next_status_write;
         if (!stopping && nheap && (long)nrunning < conf.worker_limit &&
@@ -807,8 +1001,12 @@ int main(int argc, char **argv)
                 begin_stop(now_real());
         }
         now = now_real();
-        if (got_hup && !stopping)
+        if (got_hup && !stopping) {
             reload(now);
+            log_info("SIGHUP: re-reading every job directory");
+            rescan_all(now, 1);
+            status_dirty = 1;
+        }
     }
     write_status(now_real());
     log_info("scheduler stopped");

@@ -2,7 +2,7 @@
  * backy-sched, backy-check and backy-telnetd -c. Layout in backy.conf(5):
  *
  *   config:            (backy 2.0 spells it "global:"; both are read)
- *     base-dir, worker-limit, status-file, status-interval,
+ *     base-dir, worker-limit, status-file, status-interval, retry-delay,
  *     telnet-addrs, telnet-port (0 = off), telnet (on/off), telnet-user
  *   schedules:  NAME: { TAG: { interval: DURATION, keep: N }, ... }
  *   jobs:       NAME: { schedule: NAME, source: { type: TYPE, ... } }
@@ -22,6 +22,7 @@
 #define BK_DEFAULT_TELNET_ADDRS "127.0.0.1, ::1"
 #define BK_DEFAULT_TELNET_PORT 6023
 #define BK_DEFAULT_TELNET_USER "nobody"
+#define BK_DEFAULT_RETRY_DELAY 60  /* first retry of a failed backup, seconds */
 
 struct bk_jobcfg {
     char *name;
@@ -35,6 +36,7 @@ struct bk_mainconf {
     long worker_limit;
     char *status_file;
     int64_t status_interval;   /* seconds */
+    int64_t retry_delay;       /* first retry after a failed backup, seconds */
     char *telnet_addrs;        /* comma separated */
     int telnet_port;           /* 0: telnet shell off */
     char *telnet_user;

@@ -78,16 +78,23 @@ void sched_mask_tags(const struct bk_schedule *s, uint64_t mask, char *buf, size
 
 /* For each revision (oldest first, as the store lists them), newest-with-tag
  * time per interval: last[i] for s->iv[i], -1 when none. Only complete
- * revisions count. */
+ * revisions not dated in the future (rev_in_future at now) count. */
 void sched_last_by_tag(const struct bk_schedule *s, const struct bk_rev *revs, size_t n,
-                       double *last);
+                       int64_t now, double *last);
+
+/* Delay before retry number `failures` (1 = the first retry after one
+ * failure): first, doubling with each further failure, at most cap (the
+ * job's smallest interval; cap <= 0: no cap). Always >= 1. */
+int64_t sched_retry_delay(int64_t first, long failures, int64_t cap);
 
 enum sched_expire_action { EXP_KEEP = 0, EXP_REWRITE = 1, EXP_DELETE = 2 };
 
 /* Apply the expiry rule to revs (oldest first). Expired tags are removed from
  * revs[i].tags in place; action[i] tells the caller what to do with each
  * revision (rewrite its .rev, or delete it). Incomplete revisions are left
- * alone. Returns the number of revisions with an action other than KEEP. */
+ * alone, and so are revisions dated in the future (they neither count towards
+ * keep nor expire). Returns the number of revisions with an action other
+ * than KEEP. */
 size_t sched_expire(const struct bk_schedule *s, struct bk_rev *revs, size_t n,
                     int64_t now, enum sched_expire_action *action);
 

@@ -9,10 +9,17 @@
  *                 "status" ("waiting" | "running" | "failed"), "pid",
  *                 "last_time", "last_backup", "last_tags", "last_duration",
  *                 "next_time", "next_backup", "next_tags", "min_interval",
- *                 "last_exit" }, ... ] }
+ *                 "last_exit",
+ *                 added later (absent in files of older schedulers: read as
+ *                 false, 0, null, ""):
+ *                 "dir_missing", "incomplete", "quarantined", "future",
+ *                 "future_time", "future_backup", "failures", "failed_time",
+ *                 "last_error", "retry_time", "retry_backup" }, ... ] }
  *
  * Times are seconds since the epoch (numbers; null when unknown) and the
- * same as text "YYYY-MM-DD HH:MM:SS UTC". Jobs are sorted by name. */
+ * same as text "YYYY-MM-DD HH:MM:SS UTC". Jobs are sorted by name.
+ * last_time is the newest good revision: complete, not quarantined, not
+ * dated in the future. */
 #ifndef BACKY_STATUSFILE_H
 #define BACKY_STATUSFILE_H
 
@@ -35,6 +42,16 @@ struct bk_status_job {
     char *next_tags;
     int64_t min_interval;
     int last_exit;          /* exit status of the last run, -1 none */
+    /* what the disk showed at the last rescan, and failures */
+    int dir_missing;        /* the job directory vanished */
+    long incomplete;        /* incomplete revisions (not counting one being written) */
+    long quarantined;       /* revisions whose verify found damage */
+    long future;            /* revisions dated more than 5 minutes ahead */
+    double future_time;     /* the latest such date, < 0: none */
+    long failures;          /* consecutive failed backups, 0 after a success */
+    double failed_time;     /* end of the last failed backup, < 0: none */
+    char *last_error;       /* its one-line message, "" none */
+    double retry_time;      /* next retry, < 0: none */
 };
 
 struct bk_status {
@@ -55,5 +72,14 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
 /* Read and parse a file (at most 256 MiB). 0 or -1 with err. */
 int status_load(const char *path, struct bk_status *st, char *err, size_t errlen);
 void status_free(struct bk_status *st);
+
+/* One line for the status file: control characters, bytes past ASCII and
+ * backslashes of in[0..n) escaped as \xNN, at most len - 1 bytes (cut
+ * with "..."). */
+void status_one_line(const char *in, size_t n, char *out, size_t len);
+/* The message of the last ERROR line of process pid in a backy log file
+ * ("YYYY-MM-DD HH:MM:SS [PID] ERROR message"), looked for in its last
+ * 64 KiB, as status_one_line. 1 found, 0 not (out is then ""). */
+int status_log_error(int dirfd, const char *path, long pid, char *out, size_t len);
 
 #endif

@@ -49,11 +49,12 @@ int main(void)
     struct bk_mainconf c;
     char err[512];
 
-    tap_plan(17);
+    tap_plan(19);
     tap_ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0, "good config");
     tap_ok(!strcmp(c.base_dir, "/b") && c.worker_limit == 3 && c.telnet_port == 7000 &&
        !strcmp(c.status_file, "/b/status") && c.status_interval == 30 &&
-       !strcmp(c.telnet_addrs, "127.0.0.1, ::1"), "global: settings and defaults");
+       !strcmp(c.telnet_addrs, "127.0.0.1, ::1") && c.retry_delay == 60,
+       "global: settings and defaults");
     tap_ok(c.nscheds == 1 && c.scheds[0].n == 2 && c.scheds[0].iv[1].interval == 604800 &&
        c.scheds[0].iv[1].keep == 4, "schedule intervals");
     tap_ok(c.njobs == 2 && !strcmp(c.jobs[0].name, "alpha") && mainconf_job(&c, "zeta") &&
@@ -65,6 +66,13 @@ int main(void)
     tap_ok(mainconf_parse(off, strlen(off), "conf", &c, err, sizeof err) == 0 && c.telnet_port == 0,
        "telnet: off turns the shell off");
     mainconf_free(&c);
+
+    const char *rd = "config:\n  retry-delay: 5m\n";
+    tap_ok(mainconf_parse(rd, strlen(rd), "conf", &c, err, sizeof err) == 0 && c.retry_delay == 300,
+       "retry-delay read");
+    mainconf_free(&c);
+    bad("config:\n  retry-delay: soon\n", "conf:2:16: retry-delay: bad duration 'soon'",
+        "bad retry-delay at its line:col");
 
     bad("a: [", "conf:", "YAML syntax error named");
     bad(HEAD "  j:\n    schedule: nope\n    source: {type: file, filename: /x}\n",

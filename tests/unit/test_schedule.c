@@ -229,17 +229,47 @@ static void test_expire(void)
     tap_ok(n == 2 && act[0] == EXP_DELETE && act[1] == EXP_DELETE && act[2] == EXP_KEEP,
        "weekly: the two beyond keep 4 and older than 4 weeks go");
     double last[1];
-    sched_last_by_tag(&s3, r, 6, last);
+    sched_last_by_tag(&s3, r, 6, now, last);
     tap_ok(last[0] == (double)(now - 1), "newest weekly found");
     freerevs(r, 6);
+
+    /* a revision dated in the future (a wrong clock once) is not the
+     * newest for due times and is neither kept nor expired */
+    r[0] = mkrev("p0", (double)(now - 5 * DAY), "daily");
+    r[1] = mkrev("p1", (double)(now - 4 * DAY), "daily");
+    r[2] = mkrev("p2", (double)(now - 1 * DAY), "daily");
+    r[3] = mkrev("p3", (double)(now - 2 * 3600), "daily");
+    r[4] = mkrev("fut", (double)(now + 5 * 365 * DAY), "daily");
+    sched_last_by_tag(&s, r, 5, now, last);
+    tap_ok(last[0] == (double)(now - 2 * 3600), "due times ignore a future-dated revision");
+    n = sched_expire(&s, r, 5, now, act);
+    tap_ok(n == 1 && act[0] == EXP_DELETE && act[1] == EXP_KEEP && act[2] == EXP_KEEP &&
+               act[3] == EXP_KEEP && act[4] == EXP_KEEP,
+           "a future-dated revision does not count towards keep and is not expired");
+    r[5] = mkrev("soon", (double)(now + 200), "daily");
+    sched_last_by_tag(&s, r + 2, 4, now, last);
+    tap_ok(last[0] == (double)(now + 200), "less than 5 minutes ahead still counts");
+    freerevs(r, 6);
+}
+
+static void test_retry(void)
+{
+    tap_ok(sched_retry_delay(60, 1, DAY) == 60 && sched_retry_delay(60, 2, DAY) == 120 &&
+               sched_retry_delay(60, 3, DAY) == 240,
+           "retry delay: 60 s doubling");
+    tap_ok(sched_retry_delay(60, 12, DAY) == DAY && sched_retry_delay(60, 1000000, DAY) == DAY,
+           "retry delay: capped at the smallest interval, no overflow");
+    tap_ok(sched_retry_delay(60, 1, 2) == 2 && sched_retry_delay(0, 1, DAY) == 1,
+           "retry delay: never above the interval, never below 1 s");
 }
 
 int main(void)
 {
-    tap_plan(42);
+    tap_plan(48);
     test_hash_and_slots();
     test_due();
     test_spread();
     test_expire();
+    test_retry();
     return tap_done();
 }
