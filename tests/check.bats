@@ -59,7 +59,7 @@ EOF
     run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
     assert_success
     assert_equal "${#lines[@]}" 1
-    assert_output_matches '^BACKY OK - 3 jobs backed up in time \| jobs=3 late=0;;1 oldest_age=5(29|30)[0-9]s status_age=[0-9]+s;;300$'
+    assert_output_matches '^BACKY OK - 3 jobs backed up in time \| jobs=3 late=0;;1 oldest_age=5(29|30)[0-9]s status_age=[0-9]+s;;300 warnings=0;1$'
 }
 
 @test "check: CRITICAL names the late jobs (older than 1.5 x smallest interval, none, missing)" {
@@ -127,7 +127,8 @@ $(file_job bad s "$T/src2")"
     assert_output_contains "BACKY OK - 2 jobs backed up in time"
     # the source of "bad" goes away: its backups fail from now on
     rm "$T/src2"
-    wait_for 30 sh -c "! '$BACKY_BIN/backy-check' -c '$T/backy.conf'"
+    # a WARNING while the last good backup is in time, CRITICAL past the SLA
+    wait_for 30 sh -c "'$BACKY_BIN/backy-check' -c '$T/backy.conf'; [ \$? -eq 2 ]"
     run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
     assert_failure 2
     assert_output_contains "BACKY CRITICAL - 1 of 2 jobs late (last backup older than 1.5 x interval): bad |"

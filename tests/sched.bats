@@ -303,7 +303,7 @@ $(file_job fresh h "$T/src2")"
     assert_equal "$SCHED_RC" 0
 }
 
-@test "sched: a failing backup is logged with its exit status and retried at the next due time only" {
+@test "sched: a failing backup is logged with its exit status and retried after a delay capped at the interval, never in a loop" {
     require_root_or_skip
     M=$(mk_btrfs store 256M)
     STATUS=$M/status

@@ -1,10 +1,14 @@
 /* backy-check - Nagios-style check: is every configured job backed up in
  * time? Reads the main configuration and the scheduler's status file, prints
- * one line, exits 0 OK, 2 CRITICAL, 3 UNKNOWN.
+ * one line, exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  *
- * A job is late when its newest complete backup is older than 1.5 times the
- * smallest interval of its schedule, when it has none, or when the status
- * file does not list it. The status file itself is stale when it was
+ * A job is late (CRITICAL) when its newest good backup (complete, not
+ * quarantined, not dated in the future) is older than 1.5 times the
+ * smallest interval of its schedule, when it has none, when its job
+ * directory vanished, or when the status file does not list it; a failing
+ * job past its SLA is late, too. A job in time gets a WARNING for a
+ * quarantined revision, a revision dated in the future, or a failed last
+ * backup (being retried). The status file itself is stale when it was
  * written longer ago than max(300 s, 2 x status-interval + 60 s): the
  * scheduler rewrites it every status-interval, so one missed write (a slow
  * disk, a large file) must not alarm, two must; the 5 minute floor keeps a
@@ -26,6 +30,7 @@
 #include "backy/util.h"
 
 #define EXIT_OK 0
+#define EXIT_WARNING 1
 #define EXIT_CRITICAL 2
 #define EXIT_UNKNOWN 3
 #define STALE_FLOOR 300
@@ -35,7 +40,7 @@
 static const char usage[] =
     "usage: backy-check [-c CONFIG] [-l LOGFILE] [-v] [-h]\n"
     "Nagios check: are all jobs of CONFIG (default /etc/backy.conf) backed up in time?\n"
-    "Prints one line; exit 0 OK, 2 CRITICAL, 3 UNKNOWN.\n";
+    "Prints one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
 static const struct sb_policy policy = {
     .name = "backy-check",
@@ -58,6 +63,27 @@ BK_PRINTF(2, 3) static void result(int code, const char *fmt, ...)
     if (!log_is_stdio())
         log_msg(code == EXIT_OK ? LOG_INFO : LOG_WARN, "%s %s", word[code], line);
     exit(code);
+}
+
+/* Why a job in time still deserves a look; "" when it does not. */
+static void warning_reasons(const struct bk_status_job *j, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                       \
+    do {                                                                               \
+        if (off < len)                                                                 \
+            off += (size_t)snprintf(buf + off, len - off, "%s", off ? ", " : "");      \
+        if (off < len)                                                                 \
+            off += (size_t)snprintf(buf + off, len - off, __VA_ARGS__);                \
+    } while (0)
+    if (j->quarantined > 0)
+        ADD("%ld quarantined", j->quarantined);
+    if (j->future > 0)
+        ADD("%ld dated in the future", j->future);
+    if (j->failures > 0)
+        ADD("last backup failed%s%.100s", j->last_error[0] ? ": " : "", j->last_error);
+#undef ADD
 }
 
 static int cmp_job(const void *a, const void *b)
@@ -100,6 +126,8 @@ int main(int argc, char **argv)
 
     time_t now = time(NULL);
     double age = (double)now - st.written;
+    if (age < 0)
+        age = 0;    /* written within this second */
     int64_t stale = 2 * conf.status_interval + STALE_MARGIN;
     if (stale < STALE_FLOOR)
         stale = STALE_FLOOR;
@@ -110,9 +138,9 @@ int main(int argc, char **argv)
                age, (long long)stale, conf.status_file, conf.njobs, age, (long long)stale);
 
     qsort(st.jobs, st.njobs, sizeof *st.jobs, cmp_job);
-    size_t late = 0;
-    char names[512] = "";
-    size_t off = 0;
+    size_t late = 0, warned = 0;
+    char names[512] = "", wnames[1024] = "";
+    size_t off = 0, woff = 0;
     double oldest = 0;
     for (size_t i = 0; i < conf.njobs; i++) {
         const struct bk_jobcfg *j = &conf.jobs[i];
@@ -123,21 +151,44 @@ int main(int argc, char **argv)
         double last = sj ? sj->last_time : -1;
         if (last >= 0 && (double)now - last > oldest)
             oldest = (double)now - last;
-        if (sched_sla_ok(last, iv, now))
+        if (sj && !sj->dir_missing && sched_sla_ok(last, iv, now)) {
+            char why[256] = "";
+            warning_reasons(sj, why, sizeof why);
+            if (!why[0])
+                continue;
+            warned++;
+            if (warned <= NAMES_SHOWN && woff < sizeof wnames)
+                woff += (size_t)snprintf(wnames + woff, sizeof wnames - woff, "%s%s (%s)",
+                                         warned > 1 ? ", " : "", j->name, why);
             continue;
+        }
         late++;
         if (late <= NAMES_SHOWN && off < sizeof names)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s%s", late > 1 ? ", " : "",
-                                    j->name, sj ? "" : " (not in status file)");
+                                    j->name, !sj              ? " (not in status file)"
+                                             : sj->dir_missing ? " (job directory missing)"
+                                                               : "");
     }
     if (late > NAMES_SHOWN && off < sizeof names)
         snprintf(names + off, sizeof names - off, ", ...");
+    if (warned > NAMES_SHOWN && woff < sizeof wnames)
+        snprintf(wnames + woff, sizeof wnames - woff, ", ...");
+    char wpart[1100] = "";
+    if (warned)
+        snprintf(wpart, sizeof wpart, "; %zu with warnings: %s", warned, wnames);
 
     if (late)
         result(EXIT_CRITICAL,
-               "%zu of %zu jobs late (last backup older than 1.5 x interval): %s | jobs=%zu "
-               "late=%zu;;1 oldest_age=%.0fs status_age=%.0fs;;%lld",
-               late, conf.njobs, names, conf.njobs, late, oldest, age, (long long)stale);
+               "%zu of %zu jobs late (last backup older than 1.5 x interval): %s%s | jobs=%zu "
+               "late=%zu;;1 oldest_age=%.0fs status_age=%.0fs;;%lld warnings=%zu;1",
+               late, conf.njobs, names, wpart, conf.njobs, late, oldest, age, (long long)stale,
+               warned);
+    if (warned)
+        result(EXIT_WARNING,
+               "%zu jobs backed up in time, %zu with warnings: %s | jobs=%zu late=0;;1 "
+               "oldest_age=%.0fs status_age=%.0fs;;%lld warnings=%zu;1",
+               conf.njobs, warned, wnames, conf.njobs, oldest, age, (long long)stale, warned);
     result(EXIT_OK, "%zu jobs backed up in time | jobs=%zu late=0;;1 oldest_age=%.0fs "
-           "status_age=%.0fs;;%lld", conf.njobs, conf.njobs, oldest, age, (long long)stale);
+           "status_age=%.0fs;;%lld warnings=0;1", conf.njobs, conf.njobs, oldest, age,
+           (long long)stale);
 }

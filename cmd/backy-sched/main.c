@@ -5,8 +5,9 @@
  * One poll loop over a signalfd (SIGTERM, SIGINT, SIGHUP) and the socket
  * to the launcher, which reports the children's ends. Waiting jobs sit in a binary heap ordered by due time, so a tick
  * costs O(log n) whatever the number of jobs; a job's revisions are read at
- * start (or when a reload changes it) and after its own backups, never by
- * rescanning all job directories. Backups are separate processes
+ * start (or when a reload changes it), after its own backups, and when a
+ * stat of its directory or newest .rev shows a change (checked before each
+ * status write, so the status shows the disk); SIGHUP re-reads them all. Backups are separate processes
  * (backy-backup beside this executable), at most worker-limit at once,
  * the most overdue first. Due times and expiry follow schedule.h.
  *
@@ -50,7 +51,7 @@ static const char usage[] =
     "Runs the backup jobs of CONFIG (default /etc/backy.conf) on their schedules.\n"
     "  --check-config   validate CONFIG and exit (0 valid, 1 not)\n"
     "Does not daemonize; SIGTERM stops it (running backups are terminated),\n"
-    "SIGHUP re-reads CONFIG.\n";
+    "SIGHUP re-reads CONFIG and every job directory.\n";
 
 /* The scheduler proper: it reads configs and job directories, writes the
  * status file, job configs and .rev files and removes expired revisions
@@ -337,6 +338,26 @@ static void job_scan(struct job *j, int expire, double now)
     store_close(&st);
 }
 
+/* Log what a scan found that the previous one (was) did not. */
+static void job_report(const struct job *j, const struct job *was)
+{
+    if (j->dir_missing && !was->dir_missing)
+        log_error("%s: job directory vanished: %s (its next backup recreates it)", j->name,
+                  j->dir);
+    else if (!j->dir_missing && was->dir_missing)
+        log_info("%s: job directory is back: %s", j->name, j->dir);
+    if (j->newest < was->newest && !j->dir_missing)
+        log_warn("%s: the newest good revision is gone from %s; newest now: %s", j->name,
+                 j->dir, j->last_id[0] ? j->last_id : "none");
+    if (j->nfuture > was->nfuture)
+        log_warn("%s: %ld revision(s) dated in the future in %s (a wrong clock?); they are "
+                 "not used as the newest", j->name, j->nfuture, j->dir);
+    if (j->nquarantined > was->nquarantined)
+        log_warn("%s: %ld quarantined revision(s) in %s", j->name, j->nquarantined, j->dir);
+    if (j->nincomplete > was->nincomplete)
+        log_warn("%s: %ld incomplete revision(s) in %s", j->name, j->nincomplete, j->dir);
+}
+
 /* mkdir the job directory and write its config when it differs. */
 static int job_write_config(struct job *j)
 {
@@ -382,7 +403,9 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
     j->failed_at = -1;
     j->heap_idx = SIZE_MAX;
     job_write_config(j);
+    struct job was = { .newest = -1 };
     job_scan(j, 0, now);
+    job_report(j, &was);
     job_plan(j, now);
     return j;
 }
@@ -573,6 +596,7 @@ static void reap(double now)
 
 /* ---- rescan: the status shows what is on disk ----------------------- */
 
+
 static int same_stat(const struct stat *a, const struct stat *b)
 {
     return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
@@ -605,25 +629,9 @@ static void job_rescan(struct job *j, double now, int force)
         if (stat(path, &rb) == 0 && same_stat(&rb, &j->rev_sb))
             return;
     }
-    int was_missing = j->dir_missing;
-    double was_newest = j->newest;
-    long was_q = j->nquarantined, was_f = j->nfuture, was_i = j->nincomplete;
+    struct job was = *j;
     job_scan(j, 0, now);
-    if (j->dir_missing && !was_missing)
-        log_error("%s: job directory vanished: %s (its next backup recreates it)", j->name,
-                  j->dir);
-    else if (!j->dir_missing && was_missing)
-        log_info("%s: job directory is back: %s", j->name, j->dir);
-    if (j->newest < was_newest && !j->dir_missing)
-        log_warn("%s: the newest good revision is gone from %s; newest now: %s", j->name,
-                 j->dir, j->last_id[0] ? j->last_id : "none");
-    if (j->nfuture > was_f)
-        log_warn("%s: %ld revision(s) dated in the future in %s (a wrong clock?); they are "
-                 "not used as the newest", j->name, j->nfuture, j->dir);
-    if (j->nquarantined > was_q)
-        log_warn("%s: %ld quarantined revision(s) in %s", j->name, j->nquarantined, j->dir);
-    if (j->nincomplete > was_i)
-        log_warn("%s: %ld incomplete revision(s) in %s", j->name, j->nincomplete, j->dir);
+    job_report(j, &was);
     if (j->heap_idx != SIZE_MAX) {
         int64_t due = j->due;
         uint64_t mask = j->mask;

@@ -196,6 +196,37 @@ static void fmt_time(double t, char *buf, size_t len)
 
 /* ---- commands ----------------------------------------------------- */
 
+/* What the scheduler found wrong on disk or in the last backup, "-" if
+ * nothing. The status file holds these already escaped to one line. */
+static void job_problems(const struct bk_status_job *j, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+#define ADD(...)                                                                       \
+    do {                                                                               \
+        if (off < len)                                                                 \
+            off += (size_t)snprintf(buf + off, len - off, "%s", off ? "; " : "");      \
+        if (off < len)                                                                 \
+            off += (size_t)snprintf(buf + off, len - off, __VA_ARGS__);                \
+    } while (0)
+    if (j->dir_missing)
+        ADD("job directory missing");
+    if (j->quarantined > 0)
+        ADD("%ld quarantined", j->quarantined);
+    if (j->future > 0) {
+        char ft[40];
+        fmt_time(j->future_time, ft, sizeof ft);
+        ADD("%ld dated in the future (%s)", j->future, ft);
+    }
+    if (j->incomplete > 0)
+        ADD("%ld incomplete", j->incomplete);
+    if (j->failures > 0)
+        ADD("failed: %.200s", j->last_error[0] ? j->last_error : "?");
+#undef ADD
+    if (!buf[0])
+        snprintf(buf, len, "-");
+}
+
 static void cmd_jobs(struct client *c, const char *arg)
 {
     regex_t re;
@@ -218,10 +249,11 @@ static void cmd_jobs(struct client *c, const char *arg)
         return;
     }
     static const char *const head[] = { "Job", "SLA", "Status", "Last Backup", "Last Tags",
-                                        "Last Dur", "Next Backup", "Next Tags" };
-    static const enum table_align al[] = { TA_LEFT, TA_LEFT, TA_LEFT, TA_LEFT,
-                                           TA_LEFT, TA_RIGHT, TA_LEFT, TA_LEFT };
-    struct table *t = table_new(8, head, al);
+                                        "Last Dur", "Next Backup", "Next Tags", "Retry",
+                                        "Problems" };
+    static const enum table_align al[] = { TA_LEFT, TA_LEFT, TA_LEFT, TA_LEFT, TA_LEFT,
+                                           TA_RIGHT, TA_LEFT, TA_LEFT, TA_LEFT, TA_LEFT };
+    struct table *t = table_new(10, head, al);
     for (size_t i = 0; i < status.njobs; i++) {
         const struct bk_status_job *j = &status.jobs[i];
         if (have_re && regexec(&re, j->name, 0, NULL, 0) != 0)
@@ -233,9 +265,18 @@ static void cmd_jobs(struct client *c, const char *arg)
             snprintf(dur, sizeof dur, "-");
         else
             snprintf(dur, sizeof dur, "%.1f s", j->last_duration);
+        char retry[64], problems[512];
+        if (j->failures > 0 && j->retry_time >= 0) {
+            char rt[40];
+            fmt_time(j->retry_time, rt, sizeof rt);
+            snprintf(retry, sizeof retry, "#%ld %s", j->failures, rt);
+        } else {
+            snprintf(retry, sizeof retry, "-");
+        }
+        job_problems(j, problems, sizeof problems);
         const char *row[] = { j->name, j->sla_ok ? "OK" : "TOO OLD", j->status, last,
                               *j->last_tags ? j->last_tags : "-", dur, next,
-                              *j->next_tags ? j->next_tags : "-" };
+                              *j->next_tags ? j->next_tags : "-", retry, problems };
         table_add_row(t, row);
     }
     char *txt = table_render(t);
@@ -253,8 +294,15 @@ static void cmd_status(struct client *c)
         return;
     }
     char started[40], written[40];
-    size_t running = 0, failed = 0, late = 0;
+    size_t running = 0, failed = 0, late = 0, missing = 0, quarantined = 0, future = 0;
+    size_t incomplete = 0, retrying = 0;
     for (size_t i = 0; i < status.njobs; i++) {
+        const struct bk_status_job *j = &status.jobs[i];
+        missing += j->dir_missing != 0;
+        quarantined += j->quarantined > 0;
+        future += j->future > 0;
+        incomplete += j->incomplete > 0;
+        retrying += j->failures > 0;
         if (!strcmp(status.jobs[i].status, "running"))
             running++;
         else if (!strcmp(status.jobs[i].status, "failed"))
@@ -274,6 +322,9 @@ static void cmd_status(struct client *c)
     out_fmt(c, "workers:          %ld busy of %ld\n", status.workers_busy, status.worker_limit);
     out_fmt(c, "jobs:             %zu (%zu running, %zu failed, %zu with SLA too old)\n",
             status.njobs, running, failed, late);
+    out_fmt(c, "problems:         %zu job directories missing, %zu jobs failing (retrying), "
+               "%zu with quarantined, %zu with future-dated, %zu with incomplete revisions\n",
+            missing, retrying, quarantined, future, incomplete);
     out_fmt(c, "config:           %s\n", status.config);
     out_fmt(c, "status file:      %s\n", status_path);
     out_fmt(c, "telnet clients:   %zu of at most %ld\n", nclients, max_clients);
@@ -282,8 +333,8 @@ static void cmd_status(struct client *c)
 static void cmd_help(struct client *c)
 {
     out_text(c, "commands:\n"
-                "  jobs [REGEX]   jobs with their last and next backup; REGEX (POSIX extended)\n"
-                "                 selects job names\n"
+                "  jobs [REGEX]   jobs with their last and next backup, retries and\n"
+                "                 problems; REGEX (POSIX extended) selects job names\n"
                 "  status         scheduler facts\n"
                 "  help           this text\n"
                 "  quit           close the connection\n");

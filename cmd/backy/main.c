@@ -41,7 +41,7 @@ static const char usage[] =
     "  backup, restore, verify, send: --progress / --no-progress (default: a progress line\n"
     "                           when stderr is a terminal); receive: --progress (default: none)\n"
     "\n"
-    "Exit status: 0 on success, 1 otherwise; check: 0 OK, 2 CRITICAL, 3 UNKNOWN.\n";
+    "Exit status: 0 on success, 1 otherwise; check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
 /* action -> tool; nothing else is ever executed */
 static const struct { const char *action, *tool; } actions[] = {
