@@ -71,6 +71,36 @@ EOF
     assert_output_contains "BACKY CRITICAL - 3 of 3 jobs late (last backup older than 1.5 x interval): a, b, c (not in status file) | jobs=3 late=3;;1"
 }
 
+# add_fields FILE JOB JSON: merge fields into one job of a status file
+add_fields() {
+    python3 - "$@" <<'EOF'
+import json, sys
+path, name, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+d = json.load(open(path))
+for j in d["jobs"]:
+    if j["name"] == name:
+        j.update(extra)
+json.dump(d, open(path, "w"))
+EOF
+}
+
+@test "check: WARNING names jobs in time with quarantined or future-dated revisions or a failed backup" {
+    static_conf
+    write_status "$T/status" 5 a:60 b:60 c:60
+    add_fields "$T/status" a '{"quarantined": 2}'
+    add_fields "$T/status" c '{"failures": 3, "last_error": "cannot open source file: /src/c: No such file or directory", "future": 1}'
+    run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
+    assert_failure 1
+    assert_equal "${#lines[@]}" 1
+    assert_output_contains "BACKY WARNING - 3 jobs backed up in time, 2 with warnings: a (2 quarantined), c (1 dated in the future, last backup failed: cannot open source file: /src/c: No such file or directory) | jobs=3 late=0;;1 "
+    assert_output_contains " warnings=2;1"
+    # a late job makes it CRITICAL; the warnings follow; a vanished directory is late
+    add_fields "$T/status" b '{"dir_missing": true}'
+    run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
+    assert_failure 2
+    assert_output_contains "BACKY CRITICAL - 1 of 3 jobs late (last backup older than 1.5 x interval): b (job directory missing); 2 with warnings: a (2 quarantined), c ("
+}
+
 @test "check: CRITICAL when the status file is stale" {
     static_conf
     write_status "$T/status" 500 a:60 b:60 c:60

@@ -125,6 +125,28 @@ start_telnetd() {
     assert_output_not_contains "| web1"
 }
 
+@test "telnetd: jobs and status show retries and problems" {
+    python3 - "$STATUS" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+j = {x["name"]: x for x in d["jobs"]}
+j["test01"].update({"failures": 2, "retry_time": 1446724690, "status": "failed",
+                    "last_error": "cannot open source file: /x: No such file or directory"})
+j["test02"].update({"dir_missing": True, "sla_ok": False, "sla": "TOO OLD"})
+j["web1"].update({"quarantined": 1, "future": 1, "future_time": 1924992000, "incomplete": 1})
+json.dump(d, open(sys.argv[1], "w"))
+EOF2
+    start_telnetd
+    run telnet_cmd "$PORT" jobs status
+    assert_output_contains "| Next Tags    | Retry                      | Problems "
+    assert_output_contains "| test01 | OK      | failed  |"
+    assert_output_contains "| #2 2015-11-05 11:58:10 UTC | failed: cannot open source file: /x: No such file or directory "
+    assert_output_matches "\| test02 \| TOO OLD \| waiting .*\| - +\| job directory missing +\|"
+    assert_output_contains "| 1 quarantined; 1 dated in the future (2031-01-01 00:00:00 UTC); 1 incomplete "
+    assert_output_matches "\| web2 +\| OK .*\| - +\| - +\|"
+    assert_output_contains "problems:         1 job directories missing, 1 jobs failing (retrying), 1 with quarantined, 1 with future-dated, 1 with incomplete revisions"
+}
+
 @test "telnetd: when all slots are taken, the client waiting longest for a line gives way" {
     start_telnetd -m 4
     # four idle clients that never send anything take every slot
