@@ -187,12 +187,18 @@ $(file_job jc s "$T/srcc")"
     status_py 'j["flaky"]["retry_backup"].endswith(" UTC") and j["flaky"]["failed_time"] is not None'
     run telnet_cmd "$PORT" "jobs flaky"
     assert_output_matches "\| flaky +\| TOO OLD \| failed .*\| #[0-9]+ [0-9-]+ [0-9:]+ UTC \| failed: cannot open source file: "
-    # never a tight loop: at most one attempt per delay
-    n=$(grep -c "flaky: backup started" "$T/sched.out")
-    assert_le "$n" 5 "attempts"
+    # never a tight loop: each retry waited twice as long as the one before,
+    # and every start was such a retry
+    run awk '/flaky: backup failed/ { for (i = 1; i < NF; i++) if ($i == "retry") { n = $(i + 1); d = $(i + 3); if (d != 2 ^ (n - 1)) bad++ } } END { print bad + 0 }' "$T/sched.out"
+    assert_equal "$output" 0
+    starts=$(grep -c "flaky: backup started" "$T/sched.out")
+    fails=$(grep -c "flaky: backup failed" "$T/sched.out")
+    assert_le "$starts" $((fails + 1)) "starts"
     # the source comes back: the next retry succeeds and resets the count
     make_source "$T/src" 1M
-    wait_for 30 nrevs_at_least "$M/flaky" 1
+    # the delay has doubled meanwhile: wait for the next retry, plus a margin
+    limit=$(status_py 'int(max(0, (j["flaky"]["retry_time"] or 0) - s["scheduler"]["written"])) + 30')
+    wait_for "$limit" nrevs_at_least "$M/flaky" 1
     wait_for 10 status_py 'j["flaky"]["failures"] == 0 and j["flaky"]["status"] == "waiting"'
     status_py 'j["flaky"]["retry_time"] is None and j["flaky"]["last_error"] == "" and j["flaky"]["sla_ok"]'
     # back on the hourly grid
