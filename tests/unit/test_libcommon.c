@@ -292,6 +292,7 @@ static void test_store_future(void)
     addrev(dir, "AAAAAAAAAAAAAAAAAAAAA2", "2026-11-01 20:00:00", "daily", 1);
     addrev(dir, "BBBBBBBBBBBBBBBBBBBBB4", "2026-11-02 20:00:00", "daily", 1);
     addrev(dir, "FFFFFFFFFFFFFFFFFFFFF7", "2031-01-01 00:00:00", "daily", 1);
+    writefile(dir, "config", "type: file\nfilename: /dev/null\n");
     char err[1024];
     struct bk_store st;
     int rc = store_open(&st, dir, err, sizeof err);
