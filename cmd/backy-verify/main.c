@@ -1,4 +1,7 @@
-/* backy-verify - check revision images against their block sums. Read-only. */
+/* backy-verify - check revision images against their block sums and
+ * record each result in the revision's ID.rev (quarantine.h). Images and
+ * sums are only read; the .rev is rewritten atomically under the job lock,
+ * held only for the rewrite, so a long check never holds up a backup. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -7,38 +10,46 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backy/cli.h"
 #include "backy/log.h"
 #include "backy/progress.h"
+#include "backy/quarantine.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/sums.h"
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-verify [-l LOGFILE] [-v] [-b DIR] [-r REVISION | --all]\n"
+    "usage: backy-verify [-l LOGFILE] [-v] [-b DIR] [-r REVISION | --all] [--rate-limit MIBPS]\n"
     "                    [--progress|--no-progress]\n"
     "Checks the image of REVISION (default: the newest) against its block sums\n"
     "(ID.sums) and prints one line per revision: ok, DAMAGED with the first bad\n"
-    "offsets, or 'no sums'. --all checks every complete revision.\n"
+    "offsets, or 'no sums'. --all checks every complete revision, newest first.\n"
+    "Each result is recorded in the revision's ID.rev (verify: good, damaged or\n"
+    "unverifiable); a damaged revision is quarantined: never a parent, refused by\n"
+    "find and restore without --force.\n"
+    "  --rate-limit MIBPS   read at most MIBPS MiB per second (e.g. 50, 0.5)\n"
     "  --progress      show progress on stderr even when it is not a terminal (one line\n"
     "                  a second); by default only a terminal shows it\n"
     "  --no-progress   never show progress\n"
     "Exit status: 0 all checked revisions intact, 1 a revision is damaged or an\n"
     "error occurred, 2 a revision has no sums (cannot be verified), none damaged.\n";
 
-/* Reads the job directory; cannot open anything for writing. */
+/* Reads images and sums; writes only ID.rev (atomic rename) under the job
+ * lock. */
 static const struct sb_policy policy = {
     .name = "backy-verify",
-    .groups = SB_BASE | SB_RDONLY,
+    .groups = SB_BASE | SB_WRITE,
 };
 
 #define BUF_BYTES (4u * 1024 * 1024)
 #define SHOW_BAD 5
 
-enum result { V_OK = 0, V_BAD = 1, V_NOSUMS = 2 };
+/* V_ERR: the check could not be made (not recorded); V_BAD is damage. */
+enum result { V_OK = 0, V_BAD = 1, V_NOSUMS = 2, V_ERR = 3 };
 
 static void verify_progress_start(const char *dir, const char *id, uint64_t size)
 {
@@ -47,10 +58,47 @@ static void verify_progress_start(const char *dir, const char *id, uint64_t size
     progress_start(size, label);
 }
 
-/* Check one revision. Prints its line; returns an enum result, or V_BAD
- * after an error message when it cannot be read. */
-static int verify_one(int dirfd, const char *dir, const char *id, unsigned char *buf)
+static double now_mono(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --rate-limit: bytes read so far against the time since the first read. */
+static double rate_bps;     /* 0: no limit */
+static double rate_start = -1;
+static uint64_t rate_bytes;
+
+static void throttle(size_t len)
+{
+    if (rate_bps <= 0)
+        return;
+    if (rate_start < 0)
+        rate_start = now_mono();
+    rate_bytes += len;
+    double ahead = rate_start + (double)rate_bytes / rate_bps - now_mono();
+    if (ahead <= 0)
+        return;
+    struct timespec ts = {.tv_sec = (time_t)ahead,
+                          .tv_nsec = (long)((ahead - (double)(time_t)ahead) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Check one revision. Prints its line; returns an enum result (*damaged:
+ * the blocks that differ, 0 when the damage is not counted in blocks). */
+static int verify_one(int dirfd, const char *dir, const char *id, unsigned char *buf,
+                      uint64_t *damaged)
+{
+    *damaged = 0;
     char name[BK_ID_MAX + 16], err[1024];
     snprintf(name, sizeof name, "%s%s", id, BK_SUMS_SUFFIX);
     struct bk_sums s;
@@ -73,10 +121,13 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
         int e = errno;
         fprintf(stderr, "%s: error: cannot open image: %s/%s: %s\n", bk_prog, dir, id, strerror(e));
         log_error("cannot open image: %s/%s: %s", dir, id, strerror(e));
-        printf("%s: DAMAGED: image unreadable\n", id);
         sums_free(&s);
         if (fd >= 0)
             close(fd);
+        /* no permission or gone meanwhile says nothing about the image */
+        if (e == EACCES || e == EPERM || e == ENOENT)
+            return V_ERR;
+        printf("%s: DAMAGED: image unreadable\n", id);
         return V_BAD;
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -94,6 +145,7 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
         uint64_t n = s.nblocks - i < per ? s.nblocks - i : per;
         uint64_t off = i * s.block_size;
         size_t len = (size_t)((i + n - 1) * s.block_size + sums_block_len(&s, i + n - 1) - off);
+        throttle(len);
         ssize_t r = bk_pread_full(fd, buf, len, (off_t)off);
         progress_set(off + len);
         if (r < 0 || (size_t)r != len) {
@@ -124,6 +176,7 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
             printf(" %" PRIu64, bad[k]);
         printf("%s\n", nbad > SHOW_BAD ? " ..." : "");
         log_warn("verify: %s: %" PRIu64 " damaged blocks, first at offset %" PRIu64, id, nbad, bad[0]);
+        *damaged = nbad;
         rc = V_BAD;
     } else {
         char sz[32];
@@ -137,6 +190,44 @@ out:
     return rc;
 }
 
+static const enum bk_verify_result recorded_as[] = {
+    [V_OK] = BK_VERIFY_GOOD, [V_BAD] = BK_VERIFY_DAMAGED, [V_NOSUMS] = BK_VERIFY_UNVERIFIABLE};
+
+/* Check one revision and record the result in its .rev. Returns the
+ * result; V_ERR when the check or the recording failed. */
+static int check_and_record(struct bk_store *st, const char *dir, const struct bk_rev *r,
+                            unsigned char *buf)
+{
+    uint64_t damaged;
+    int v = verify_one(st->dirfd, dir, r->id, buf, &damaged);
+    fflush(stdout);   /* each line as soon as known (a scrub's log, a pipe) */
+    if (v == V_ERR)
+        return V_ERR;
+    char err[2048];
+    int rc = rev_record_verify(st->dirfd, dir, r->id, recorded_as[v], damaged, now_real(), err,
+                               sizeof err);
+    if (rc < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "%s: error: %s\n", bk_prog, err);
+        return V_ERR;
+    }
+    if (rc == 1)
+        log_info("verify: %s: removed meanwhile; result not recorded", r->id);
+    else if (v == V_BAD)
+        log_warn("verify: revision %s is quarantined (recorded in %s/%s.rev)", r->id, dir, r->id);
+    return v;
+}
+
+static double parse_rate(const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v > 0) || v > 1e6)
+        bk_die("invalid rate limit: --rate-limit %s: MiB per second, a number above 0", s);
+    return v * 1024 * 1024;
+}
+
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
@@ -144,8 +235,8 @@ int main(int argc, char **argv)
     const char *spec = NULL;
     int all = 0;
     static const struct option longopts[] = {
-        BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'}, BK_PROGRESS_LONG,
-        {0, 0, 0, 0}};
+        BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'},
+        {"rate-limit", required_argument, 0, 'R'}, BK_PROGRESS_LONG, {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
@@ -154,6 +245,8 @@ int main(int argc, char **argv)
             spec = optarg;
         else if (opt == 'A')
             all = 1;
+        else if (opt == 'R')
+            rate_bps = parse_rate(optarg);
     }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
@@ -173,15 +266,16 @@ int main(int argc, char **argv)
     struct bk_store st;
     if (store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
-    int worst = V_OK, nosums = 0, checked = 0;
+    int bad = 0, failed = 0, nosums = 0, checked = 0;
     if (all) {
-        for (size_t i = 0; i < st.n; i++) {
+        /* newest first: the revisions the next backup and restore rely on */
+        for (size_t i = st.n; i-- > 0;) {
             if (!st.revs[i].complete)
                 continue;
-            int r = verify_one(st.dirfd, dir, st.revs[i].id, buf);
+            int r = check_and_record(&st, dir, &st.revs[i], buf);
             checked++;
-            if (r == V_BAD)
-                worst = V_BAD;
+            bad |= r == V_BAD;
+            failed |= r == V_ERR;
             nosums |= r == V_NOSUMS;
         }
         if (!checked)
@@ -190,8 +284,9 @@ int main(int argc, char **argv)
         const struct bk_rev *r = store_resolve(&st, spec, err, sizeof err);
         if (!r)
             bk_die("%s", err);
-        int v = verify_one(st.dirfd, dir, r->id, buf);
-        worst = v == V_BAD ? V_BAD : V_OK;
+        int v = check_and_record(&st, dir, r, buf);
+        bad = v == V_BAD;
+        failed = v == V_ERR;
         nosums = v == V_NOSUMS;
     }
     if (fflush(stdout) != 0)
@@ -199,7 +294,7 @@ int main(int argc, char **argv)
     store_close(&st);
     free(dir);
     free(buf);
-    if (worst == V_BAD)
+    if (bad || failed)
         return 1;
     return nosums ? 2 : 0;
 }
