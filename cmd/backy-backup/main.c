@@ -23,6 +23,7 @@
 #include "backy/delta.h"
 #include "backy/log.h"
 #include "backy/progress.h"
+#include "backy/quarantine.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/shortuuid.h"
@@ -123,7 +124,11 @@ static void cleanup(struct bk_store *st)
             continue;
         snprintf(rn, sizeof rn, "%s.rev", id);
         struct stat sb;
-        if (fstatat(st->dirfd, rn, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+        /* ID.rev.tmp-PID: a rewrite of the .rev (verify record, expiry)
+         * killed before its rename; such rewrites hold the job lock, as we
+         * do, so none is in progress */
+        int rev_tmp = !strncmp(de->d_name + SHORTUUID_LEN, ".rev.tmp-", 9);
+        if (!rev_tmp && fstatat(st->dirfd, rn, &sb, AT_SYMLINK_NOFOLLOW) == 0)
             continue;
         log_info("removing leftover file %s/%s", st->dir, de->d_name);
         if (unlinkat(st->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
@@ -204,7 +209,15 @@ int main(int argc, char **argv)
     int lockfd = bk_open_file(dirfd, "config", O_RDONLY, BK_FT_REG, NULL);
     if (lockfd < 0)
         bk_die("cannot open job configuration: %s/config: %s", dir, bk_strerror(errno));
-    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+    /* Recording a verify result holds the lock for a moment: wait that
+     * long before taking a held lock for another backup. */
+    int locked = -1;
+    for (int i = 0; i < 40 && (locked = flock(lockfd, LOCK_EX | LOCK_NB)) < 0 &&
+                    errno == EWOULDBLOCK; i++) {
+        struct timespec pause = {0, 50 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (locked < 0) {
         if (errno == EWOULDBLOCK) {
             log_info("backup already in progress in %s: nothing to do", dir);
             return 0;
@@ -242,7 +255,18 @@ int main(int argc, char **argv)
     struct bk_store st;
     if (store_open_fd(&st, dirfd, dir, err, sizeof err) < 0)
         bk_die("%s", err);
-    const struct bk_rev *parent = store_last(&st);
+    /* Never a quarantined parent: its image holds damage that unchanged
+     * source blocks would not overwrite. */
+    const struct bk_rev *skipped;
+    const struct bk_rev *parent = store_last_good(&st, &skipped);
+    if (skipped && parent)
+        log_info("parent %s: the newest revision not quarantined (%s is quarantined: verify "
+                 "found it damaged)", parent->id, skipped->id);
+    else if (skipped)
+        log_info("no parent: every complete revision is quarantined (newest %s); reading the "
+                 "whole source", skipped->id);
+    else if (parent)
+        log_debug("parent %s: the newest complete revision", parent->id);
 
     if (shortuuid_new(new_id) < 0)
         bk_die_errno("cannot make a revision ID");
