@@ -5,15 +5,17 @@
 
 #include "backy/cli.h"
 #include "backy/log.h"
+#include "backy/quarantine.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-find [-l LOGFILE] [-v] [-b DIR] [-r REVISION]\n"
+    "usage: backy-find [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--force]\n"
     "Prints the full path of the image of REVISION (default: the newest).\n"
     "REVISION: a full ID or unique ID prefix, a relative number (0 = newest),\n"
     "last or latest, or a tag (the newest revision with it).\n"
+    "A quarantined revision (verify found it damaged) is refused unless --force.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing. */
@@ -27,11 +29,18 @@ int main(int argc, char **argv)
     bk_setprog(argv[0]);
     struct bk_cli cli = {0};
     const char *spec = NULL;
-    static const struct option longopts[] = {BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {0, 0, 0, 0}};
+    int force = 0;
+    static const struct option longopts[] = {BK_CLI_LONG, {"revision", required_argument, 0, 'r'},
+                                             {"force", no_argument, 0, 'F'}, {0, 0, 0, 0}};
     int opt;
-    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1)
-        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'r')
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
+        if (bk_cli_option(&cli, opt, optarg, usage))
+            continue;
+        if (opt == 'r')
             spec = optarg;
+        else if (opt == 'F')
+            force = 1;
+    }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     /* stdout carries the path: log lines go to stderr unless -l */
@@ -47,6 +56,10 @@ int main(int argc, char **argv)
     const struct bk_rev *r = store_resolve(&st, spec, err, sizeof err);
     if (!r)
         bk_die("%s", err);
+    if (rev_quarantined(r) && !force) {
+        quarantine_refusal(&st, r, err, sizeof err);
+        bk_die("%s", err);
+    }
     printf("%s/%s\n", dir, r->id);
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");

@@ -19,6 +19,7 @@
 #include "backy/copyout.h"
 #include "backy/log.h"
 #include "backy/progress.h"
+#include "backy/quarantine.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
 #include "backy/sums.h"
@@ -41,6 +42,7 @@ static const char usage[] =
     "  --progress    show progress on stderr even when it is not a terminal (one line\n"
     "                a second); by default only a terminal shows it\n"
     "  --no-progress never show progress\n"
+    "A quarantined revision (verify found it damaged) is refused unless --force.\n"
     "Exit status: 0 on success, 1 otherwise (also when damage was found).\n";
 
 /* Both files are open before the sandbox: the copy needs to write, resize
@@ -90,6 +92,10 @@ int main(int argc, char **argv)
     const struct bk_rev *r = store_resolve(&st, spec, err, sizeof err);
     if (!r)
         bk_die("%s", err);
+    if (rev_quarantined(r) && !force) {
+        quarantine_refusal(&st, r, err, sizeof err);
+        bk_die("%s", err);
+    }
     int src = openat(st.dirfd, r->id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (src < 0)
         bk_die_errno("cannot open image: %s/%s", dir, r->id);

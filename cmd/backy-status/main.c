@@ -1,8 +1,13 @@
 /* backy-status - the revisions of a job as a table, and a summary. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backy/cli.h"
 #include "backy/log.h"
@@ -15,8 +20,11 @@ static const char usage[] =
     "usage: backy-status [-l LOGFILE] [-v] [-b DIR]\n"
     "Lists the revisions of the job in DIR (default: the current directory), oldest\n"
     "first: date (UTC), ID, bytes written by the backup, duration, tags. Incomplete\n"
-    "revisions show a duration of 0. The summary estimates the space used as the\n"
-    "sum of bytes written.\n"
+    "revisions show a duration of 0. When a revision needs a word, a last column\n"
+    "State says it: incomplete, running (its backup holds the job lock),\n"
+    "quarantined (verify found it damaged), unverifiable (no sums to check), future\n"
+    "(dated more than 5 minutes ahead). The summary estimates the space used as\n"
+    "the sum of bytes written.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing. */
@@ -24,6 +32,56 @@ static const struct sb_policy policy = {
     .name = "backy-status",
     .groups = SB_BASE | SB_RDONLY,
 };
+
+#define FUTURE_SLACK 300   /* seconds: a timestamp further ahead is marked */
+
+static void add_word(char *buf, size_t len, const char *w)
+{
+    size_t l = strlen(buf);
+    snprintf(buf + l, len - l, "%s%s", l ? "," : "", w);
+}
+
+/* Is a backup of the job running? It holds the job lock for its whole run
+ * (a verify holds it only for a moment). Asked without waiting, with a
+ * shared lock that is given back at once. */
+static int job_locked(int dirfd)
+{
+    int fd = openat(dirfd, "config", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
+/* The State column of each revision; 1 when any is not empty. */
+static int revision_states(const struct bk_store *st, char (*state)[64])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec;
+    size_t newest_incomplete = st->n;
+    for (size_t i = 0; i < st->n; i++)
+        if (!st->revs[i].complete)
+            newest_incomplete = i;
+    int running = newest_incomplete < st->n && job_locked(st->dirfd);
+    int any = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const struct bk_rev *r = &st->revs[i];
+        char *b = state[i];
+        b[0] = '\0';
+        if (!r->complete)
+            add_word(b, 64, running && i == newest_incomplete ? "running" : "incomplete");
+        if (rev_quarantined(r))
+            add_word(b, 64, "quarantined");
+        else if (r->verify_result == BK_VERIFY_UNVERIFIABLE)
+            add_word(b, 64, "unverifiable");
+        if (r->timestamp > now + FUTURE_SLACK)
+            add_word(b, 64, "future");
+        any |= b[0] != '\0';
+    }
+    return any;
+}
 
 int main(int argc, char **argv)
 {
@@ -45,9 +103,12 @@ int main(int argc, char **argv)
     struct bk_store st;
     if (store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
-    static const char *const hdr[] = {"Date", "ID", "Size", "Durat", "Tags"};
-    static const enum table_align al[] = {TA_LEFT, TA_LEFT, TA_RIGHT, TA_RIGHT, TA_LEFT};
-    struct table *t = table_new(5, hdr, al);
+    char (*state)[64] = bk_calloc(st.n ? st.n : 1, sizeof *state);
+    int any_state = revision_states(&st, state);
+    static const char *const hdr[] = {"Date", "ID", "Size", "Durat", "Tags", "State"};
+    static const enum table_align al[] = {TA_LEFT, TA_LEFT, TA_RIGHT, TA_RIGHT, TA_LEFT, TA_LEFT};
+    /* the manual's five columns; State only when a revision needs it */
+    struct table *t = table_new(any_state ? 6 : 5, hdr, al);
     uint64_t total = 0;
     for (size_t i = 0; i < st.n; i++) {
         const struct bk_rev *r = &st.revs[i];
@@ -64,7 +125,7 @@ int main(int argc, char **argv)
                 strcat(tags, ",");
             strcat(tags, r->tags[k]);
         }
-        const char *cells[] = {date, r->id, size, dur, tags};
+        const char *cells[] = {date, r->id, size, dur, tags, state[i]};
         table_add_row(t, cells);
         free(tags);
         total += r->bytes_written;
@@ -76,6 +137,7 @@ int main(int argc, char **argv)
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");
     table_free(t);
+    free(state);
     store_close(&st);
     free(dir);
     return 0;
