@@ -54,6 +54,15 @@ void lm_make_signal(struct lm_request *r, uint32_t seq, pid_t pid, int sig)
     r->sig = sig;
 }
 
+int lm_make_verify(struct lm_request *r, uint32_t seq, const char *dir, int rate)
+{
+    memset(r, 0, sizeof *r);
+    r->op = LM_VERIFY;
+    r->seq = seq;
+    r->rate = rate;
+    return put(r->dir, sizeof r->dir, dir);
+}
+
 /* ---- checks --------------------------------------------------------- */
 
 static int terminated(const char *field, size_t size)
@@ -167,6 +176,12 @@ int lm_parse_request(const void *buf, size_t len, const char *base_dir,
             return refuse(err, errlen, "bad telnet addresses: %s", r.addrs);
         if (!valid_user(r.user))
             return refuse(err, errlen, "bad telnet user: %s", r.user);
+        break;
+    case LM_VERIFY:
+        if (!lm_valid_jobdir(base_dir, r.dir))
+            return refuse(err, errlen, "job directory not below %s: %s", base_dir, r.dir);
+        if (r.rate < 1 || r.rate > LM_RATE_MAX)
+            return refuse(err, errlen, "bad scrub rate: %d", (int)r.rate);
         break;
     case LM_SIGNAL:
         if (r.pid <= 1)

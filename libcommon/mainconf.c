@@ -60,6 +60,22 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+/* scrub-interval: a duration, or 0 / off for no scrub */
+static int parse_scrub_interval(struct ctx *x, const struct ynode *v, int64_t *out)
+{
+    if (v->kind == Y_SCALAR && !strcasecmp(v->value, "off")) {
+        *out = 0;
+        return 0;
+    }
+    if (scalar(x, v, "scrub-interval") < 0)
+        return -1;
+    if (duration_parse(v->value, out) < 0)
+        return fail(x, v->line, v->col,
+                    "scrub-interval: bad duration '%s' (integer with s, m, h, d or w; 0 or off: "
+                    "no scrub)", v->value);
+    return 0;
+}
+
 static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf *c,
                         int *telnet_on)
 {
@@ -103,6 +119,15 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
                             "retry-delay: bad duration '%s' (integer with s, m, h, d or w, > 0)",
                             v->value);
             c->retry_delay = d;
+        } else if (key_is(k, "scrub-interval")) {
+            if (parse_scrub_interval(x, v, &c->scrub_interval) < 0)
+                return -1;
+        } else if (key_is(k, "scrub-rate")) {
+            if (bk_parse_u64(v->value, &u) < 0 || u == 0 || u > 100000)
+                return fail(x, v->line, v->col,
+                            "scrub-rate must be MiB per second from 1 to 100000, not '%s'",
+                            v->value);
+            c->scrub_rate = (long)u;
         } else if (key_is(k, "telnet-addrs")) {
             free(c->telnet_addrs);
             c->telnet_addrs = bk_strdup(v->value);
@@ -123,7 +148,7 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
             return fail(x, kl, kc,
                         "unknown setting '%s' (known: base-dir, worker-limit, status-file, "
                         "status-interval, retry-delay, telnet, telnet-addrs, telnet-port, "
-                        "telnet-user)", k);
+                        "telnet-user, scrub-interval, scrub-rate)", k);
         }
     }
     return 0;
@@ -219,16 +244,18 @@ static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *
                         "control characters or leading '.')", name);
         if (jn->kind != Y_MAP)
             return fail(x, jn->line, jn->col, "job '%s' must have 'schedule' and 'source'", name);
-        const struct ynode *sn = NULL, *src = NULL;
+        const struct ynode *sn = NULL, *src = NULL, *scrub = NULL;
         for (size_t k = 0; k < jn->n; k++) {
             if (!strcmp(jn->keys[k], "schedule"))
                 sn = jn->items[k];
             else if (!strcmp(jn->keys[k], "source"))
                 src = jn->items[k];
+            else if (key_is(jn->keys[k], "scrub-interval"))
+                scrub = jn->items[k];
             else
                 return fail(x, jn->key_line[k], jn->key_col[k],
-                            "unknown key '%s' in job '%s' (known: schedule, source)",
-                            jn->keys[k], name);
+                            "unknown key '%s' in job '%s' (known: schedule, source, "
+                            "scrub-interval)", jn->keys[k], name);
         }
         if (!sn)
             return fail(x, jn->line, jn->col, "job '%s' has no 'schedule'", name);
@@ -254,6 +281,12 @@ static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *
             return -1;
         jc->name = bk_strdup(name);
         jc->sched = si;
+        jc->scrub_interval = -1;
+        if (scrub && parse_scrub_interval(x, scrub, &jc->scrub_interval) < 0) {
+            srccfg_free(&jc->src);
+            free(jc->name);
+            return -1;
+        }
         c->njobs++;
     }
     qsort(c->jobs, c->njobs, sizeof *c->jobs, cmp_job);
@@ -268,6 +301,8 @@ static int build(struct ctx *x, const struct ynode *root, struct bk_mainconf *c)
     c->worker_limit = 1;
     c->status_interval = 30;
     c->retry_delay = BK_DEFAULT_RETRY_DELAY;
+    c->scrub_interval = BK_DEFAULT_SCRUB_INTERVAL;
+    c->scrub_rate = BK_DEFAULT_SCRUB_RATE;
     c->telnet_port = BK_DEFAULT_TELNET_PORT;
     if (root->kind == Y_SCALAR && !*root->value)
         return fail(x, 1, 1, "empty configuration (need schedules: and jobs:)");

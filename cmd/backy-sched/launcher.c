@@ -1,7 +1,8 @@
 /* launcher.c - the privileged half of backy-sched: a poll loop over the
  * socket to the scheduler and a signalfd for SIGCHLD. It does no parsing
- * beyond its fixed-size messages (lm_parse_request), starts only the two
- * programs resolved at start, and signals only children it started and
+ * beyond its fixed-size messages (lm_parse_request), starts only the three
+ * programs resolved at start (backy-backup, backy-verify for the scrub,
+ * backy-telnetd), and signals only children it started and
  * has not yet reaped (so a pid can never be a recycled one). */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +62,7 @@ struct child {
 
 static struct child *kids;
 static size_t nkids;
-static char *backup_prog, *telnet_prog;
+static char *backup_prog, *telnet_prog, *verify_prog;
 static int null_fd = -1;
 
 static int own_child(pid_t pid)
@@ -118,6 +119,14 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         char *logp = bk_asprintf("%s/backy.log", rq->dir);
         char *argv[] = { backup_prog, "-b", (char *)rq->dir, "-l", logp, (char *)rq->tags,
                          NULL };
+        pid = spawn(argv);
+        free(logp);
+    } else if (rq->op == LM_VERIFY) {
+        char *logp = bk_asprintf("%s/backy.log", rq->dir);
+        char rate[16];
+        snprintf(rate, sizeof rate, "%d", (int)rq->rate);
+        char *argv[] = { verify_prog, "-b", (char *)rq->dir, "-l", logp, "--all",
+                         "--rate-limit", rate, NULL };
         pid = spawn(argv);
         free(logp);
     } else { /* LM_TELNET */
@@ -305,6 +314,7 @@ void launcher_start(const struct launcher_conf *c)
     int sv[2];
     backup_prog = bk_asprintf("%s/backy-backup", c->exe_dir);
     telnet_prog = bk_asprintf("%s/backy-telnetd", c->exe_dir);
+    verify_prog = bk_asprintf("%s/backy-verify", c->exe_dir);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         bk_die_errno("cannot create the launcher's socket");
     pid_t pid = fork();
@@ -399,6 +409,15 @@ pid_t launch_backup(const char *dir, const char *tags)
     struct lm_request rq;
     struct lm_reply rep;
     if (lm_make_backup(&rq, 0, dir, tags) < 0 || call(&rq, &rep) < 0)
+        return -1;
+    return rep.pid;
+}
+
+pid_t launch_verify(const char *dir, int rate)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    if (lm_make_verify(&rq, 0, dir, rate) < 0 || call(&rq, &rep) < 0)
         return -1;
     return rep.pid;
 }

@@ -1,8 +1,8 @@
 /* launcher.h - the privileged half of backy-sched.
  *
  * launcher_start forks the launcher, the only process of the scheduler
- * that forks and execs: it starts backy-backup and backy-telnetd (found
- * beside the executable, once) on request, signals them, and reports
+ * that forks and execs: it starts backy-backup, backy-verify (the scrub)
+ * and backy-telnetd (found beside the executable, once) on request, signals them, and reports
  * their ends. It keeps the wide seccomp filter and the capabilities the
  * children need to start, as they inherit both until they enter their own
  * sandboxes; the scheduler proper then sandboxes itself far more tightly.
@@ -35,6 +35,8 @@ int launcher_fd(void);          /* poll it for POLLIN, then launch_next_exit */
 /* Start a child: its pid, or -1 with errno (EINVAL: the launcher refused). */
 pid_t launch_backup(const char *dir, const char *tags);
 pid_t launch_telnet(int port, const char *addrs, const char *user);
+/* The scrub of a job: backy-verify --all --rate-limit RATE (MiB/s). */
+pid_t launch_verify(const char *dir, int rate);
 /* SIGTERM or SIGKILL to a running child of the launcher: 0 or -1/errno. */
 int launch_signal(pid_t pid, int sig);
 

@@ -45,6 +45,7 @@
 #include "backy/statusfile.h"
 #include "backy/util.h"
 #include "launcher.h"
+#include "scrub.h"
 
 static const char usage[] =
     "usage: backy-sched [-c CONFIG] [--check-config] [-l LOGFILE] [-v] [-h]\n"
@@ -330,6 +331,7 @@ static void job_scan(struct job *j, int expire, double now)
         log_warn("%s: %s", j->name, err);
     if (lockfd >= 0)
         close(lockfd);
+    scrub_note(&conf, j->name, j->dir, &st, now);
     sched_last_by_tag(&j->sched, st.revs, st.n, (int64_t)st.now, j->last);
     const struct bk_rev *last = store_last(&st);
     if (last)
@@ -583,6 +585,8 @@ static void reap(double now)
             telnet_done(ws, now);
             continue;
         }
+        if (scrub_done(&conf, pid, ws, now, stopping))
+            continue;
         for (size_t i = 0; i < nrunning; i++) {
             if (running[i]->pid != pid)
                 continue;
@@ -770,6 +774,7 @@ static void apply_config(double now)
     free(jobs);
     jobs = nj;
     njobs = conf.njobs;
+    scrub_config(&conf, now);
     log_info("configuration %s: %zu jobs (%zu added, %zu changed, %zu removed)", config_path,
              njobs, added, changed, removed);
     status_dirty = 1;
@@ -843,6 +848,8 @@ static void begin_stop(double now)
         signal_child(running[i]->pid, SIGTERM);
     if (telnet_pid > 0)
         signal_child(telnet_pid, SIGTERM);
+    if (scrub_pid() > 0)
+        signal_child(scrub_pid(), SIGTERM);
 }
 
 static int open_lock(void)
@@ -952,6 +959,7 @@ int main(int argc, char **argv)
     write_status(now);
     start_telnet(now);
 
+    double scrub_wake = 0;
     for (;;) {
         now = now_real();
         reap(now);
@@ -963,8 +971,9 @@ int main(int argc, char **argv)
             }
             if (telnet_restart_at > 0 && now >= telnet_restart_at)
                 start_telnet(now);
+            scrub_wake = scrub_tick(&conf, now);
         } else {
-            if (nrunning == 0 && telnet_pid == 0)
+            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0)
                 break;
             if (now >= stop_deadline) {
                 log_warn("stopping: %zu children did not end within %d s; killing them",
@@ -973,6 +982,8 @@ int main(int argc, char **argv)
                     signal_child(running[i]->pid, SIGKILL);
                 if (telnet_pid > 0)
                     signal_child(telnet_pid, SIGKILL);
+                if (scrub_pid() > 0)
+                    signal_child(scrub_pid(), SIGKILL);
                 stop_deadline = now + STOP_GRACE;
             }
         }
@@ -982,6 +993,8 @@ int main(int argc, char **argv)
         }
 
         double wake = next_status_write;
+        if (!stopping && scrub_wake < wake)
+            wake = scrub_wake;
         if (!stopping && nheap && (long)nrunning < conf.worker_limit &&
             (double)heap[0]->due < wake)
             wake = (double)heap[0]->due;

@@ -10,8 +10,8 @@
  * wrong size, an unknown operation, a string without its NUL, a job
  * directory that is not an absolute path below base-dir or has an empty,
  * "." or ".." component, tags outside [A-Za-z0-9_.:@+-] and commas, a
- * signal other than SIGTERM/SIGKILL, a bad port, address list or user
- * name is refused with a one-line reason. Whether a pid is the launcher's
+ * signal other than SIGTERM/SIGKILL, a bad port, address list, user
+ * name or scrub rate is refused with a one-line reason. Whether a pid is the launcher's
  * own child is decided by the launcher itself. */
 #ifndef BACKY_LAUNCHMSG_H
 #define BACKY_LAUNCHMSG_H
@@ -24,11 +24,13 @@
 #define LM_TAGS_MAX  1024
 #define LM_ADDRS_MAX 256
 #define LM_USER_MAX  64
+#define LM_RATE_MAX  100000
 
 enum lm_op {
     LM_BACKUP = 1,   /* backy-backup -b DIR -l DIR/backy.log TAGS */
     LM_TELNET = 2,   /* backy-telnetd -s STATUS -a ADDRS -p PORT -u USER [-l LOG] [-v] */
     LM_SIGNAL = 3,   /* kill(pid, sig) of a child the launcher started */
+    LM_VERIFY = 4,   /* backy-verify -b DIR -l DIR/backy.log --all --rate-limit RATE */
 };
 
 struct lm_request {
@@ -37,6 +39,7 @@ struct lm_request {
     int32_t pid;                 /* LM_SIGNAL */
     int32_t sig;                 /* LM_SIGNAL: SIGTERM or SIGKILL */
     int32_t port;                /* LM_TELNET: 1..65535 */
+    int32_t rate;                /* LM_VERIFY: MiB/s, 1..LM_RATE_MAX */
     char dir[LM_DIR_MAX];        /* LM_BACKUP: job directory */
     char tags[LM_TAGS_MAX];      /* LM_BACKUP: tag1,tag2 */
     char addrs[LM_ADDRS_MAX];    /* LM_TELNET: addresses to listen on */
@@ -52,7 +55,7 @@ enum lm_kind {
 struct lm_reply {
     uint32_t kind;               /* enum lm_kind */
     uint32_t seq;                /* of the request answered; 0 for LM_EXITED */
-    uint32_t op;                 /* LM_BACKUP or LM_TELNET for LM_EXITED */
+    uint32_t op;                 /* LM_BACKUP, LM_TELNET or LM_VERIFY for LM_EXITED */
     int32_t pid;
     int32_t status;              /* LM_EXITED: wait status */
     int32_t err;                 /* LM_ERR: errno */
@@ -64,6 +67,7 @@ int lm_make_backup(struct lm_request *r, uint32_t seq, const char *dir, const ch
 int lm_make_telnet(struct lm_request *r, uint32_t seq, int port, const char *addrs,
                    const char *user);
 void lm_make_signal(struct lm_request *r, uint32_t seq, pid_t pid, int sig);
+int lm_make_verify(struct lm_request *r, uint32_t seq, const char *dir, int rate);
 
 /* Check a received packet of len bytes; on success copy it to *out and
  * return 0, otherwise write the reason to err and return -1. */

@@ -3,9 +3,11 @@
  *
  *   config:            (backy 2.0 spells it "global:"; both are read)
  *     base-dir, worker-limit, status-file, status-interval, retry-delay,
- *     telnet-addrs, telnet-port (0 = off), telnet (on/off), telnet-user
+ *     telnet-addrs, telnet-port (0 = off), telnet (on/off), telnet-user,
+ *     scrub-interval (DURATION, 0 or off), scrub-rate (MiB/s)
  *   schedules:  NAME: { TAG: { interval: DURATION, keep: N }, ... }
- *   jobs:       NAME: { schedule: NAME, source: { type: TYPE, ... } }
+ *   jobs:       NAME: { schedule: NAME, source: { type: TYPE, ... },
+ *                       scrub-interval: DURATION (optional) }
  *
  * Every error names the place: "PATH:LINE:COL: message". Unknown keys are
  * errors (a typo would otherwise silently change nothing). */
@@ -23,11 +25,14 @@
 #define BK_DEFAULT_TELNET_PORT 6023
 #define BK_DEFAULT_TELNET_USER "nobody"
 #define BK_DEFAULT_RETRY_DELAY 60  /* first retry of a failed backup, seconds */
+#define BK_DEFAULT_SCRUB_INTERVAL (7 * 86400)
+#define BK_DEFAULT_SCRUB_RATE 50   /* MiB/s */
 
 struct bk_jobcfg {
     char *name;
     size_t sched;              /* index into bk_mainconf.scheds */
     struct bk_srccfg src;
+    int64_t scrub_interval;    /* seconds, 0 no scrub, -1 the global one */
 };
 
 struct bk_mainconf {
@@ -40,6 +45,8 @@ struct bk_mainconf {
     char *telnet_addrs;        /* comma separated */
     int telnet_port;           /* 0: telnet shell off */
     char *telnet_user;
+    int64_t scrub_interval;    /* seconds between scrubs of a job, 0: none */
+    long scrub_rate;           /* MiB/s a scrub may read */
     struct bk_schedule *scheds;
     size_t nscheds;
     struct bk_jobcfg *jobs;    /* sorted by name */

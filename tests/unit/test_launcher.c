@@ -145,5 +145,20 @@ int main(void)
     rep.pid = 0;
     tap_ok(lm_parse_reply(&rep, sizeof rep, &got) < 0, "exit report without a pid refused");
 
+    /* the scrub: backy-verify of a job directory at a bounded rate */
+    tap_ok(lm_make_verify(&r, 9, BASE "/vm01", 50) == 0 && parse(&r) == 0 &&
+               out.op == LM_VERIFY && out.rate == 50 && !strcmp(out.dir, BASE "/vm01"),
+           "scrub request of a job below base-dir");
+    tap_ok(lm_make_verify(&r, 9, BASE "/../etc", 50) == 0 && parse(&r) < 0 &&
+               strstr(err, "job directory"),
+           "scrub of a directory outside base-dir refused");
+    tap_ok(lm_make_verify(&r, 9, BASE "/vm01", 0) == 0 && parse(&r) < 0 &&
+               strstr(err, "scrub rate"),
+           "scrub rate 0 refused");
+    tap_ok(lm_make_verify(&r, 9, BASE "/vm01", LM_RATE_MAX + 1) == 0 && parse(&r) < 0,
+           "scrub rate above the maximum refused");
+    tap_ok(lm_make_verify(&r, 9, BASE "/vm01", -5) == 0 && parse(&r) < 0,
+           "negative scrub rate refused");
+
     return tap_done();
 }

@@ -49,7 +49,7 @@ int main(void)
     struct bk_mainconf c;
     char err[512];
 
-    tap_plan(19);
+    tap_plan(25);
     tap_ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0, "good config");
     tap_ok(!strcmp(c.base_dir, "/b") && c.worker_limit == 3 && c.telnet_port == 7000 &&
        !strcmp(c.status_file, "/b/status") && c.status_interval == 30 &&
@@ -91,5 +91,29 @@ int main(void)
         "bad job name", "job name with a slash");
     bad("config:\n  worker-limit: 0\n", "worker-limit must be", "worker-limit 0 refused");
     bad("jobz:\n  a: 1\n", "conf:1:1: unknown section 'jobz'", "typo in a section");
+
+    /* the scrub: defaults, global settings, per-job override, off */
+    tap_ok(mainconf_parse(good, sizeof good - 1, "conf", &c, err, sizeof err) == 0 &&
+               c.scrub_interval == 7 * 86400 && c.scrub_rate == 50 &&
+               c.jobs[0].scrub_interval == -1,
+           "scrub defaults: weekly, 50 MiB/s, no per-job override");
+    mainconf_free(&c);
+    const char *sc = "config:\n  scrub-interval: 3d\n  scrub_rate: 20\n" HEAD
+                     "  j:\n    schedule: s\n    scrub-interval: off\n"
+                     "    source: {type: file, filename: /x}\n"
+                     "  k:\n    schedule: s\n    scrub-interval: 12h\n"
+                     "    source: {type: file, filename: /x}\n";
+    tap_ok(mainconf_parse(sc, strlen(sc), "conf", &c, err, sizeof err) == 0 &&
+               c.scrub_interval == 3 * 86400 && c.scrub_rate == 20 &&
+               mainconf_job(&c, "j")->scrub_interval == 0 &&
+               mainconf_job(&c, "k")->scrub_interval == 12 * 3600,
+           "scrub-interval and scrub-rate, global and per job");
+    mainconf_free(&c);
+    bad("config:\n  scrub-interval: weekly\n", "conf:2:19: scrub-interval: bad duration",
+        "bad scrub-interval");
+    bad("config:\n  scrub-rate: 0\n", "scrub-rate must be", "scrub-rate 0 refused");
+    bad("config:\n  scrub-rate: fast\n", "scrub-rate must be", "scrub-rate not a number");
+    bad(HEAD "  j:\n    schedule: s\n    scrub-interval: 1x\n    source: {type: file, filename: /x}\n",
+        "conf:7:21: scrub-interval: bad duration", "bad per-job scrub-interval");
     return tap_done();
 }
