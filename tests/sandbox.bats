@@ -14,7 +14,8 @@ OPTIONAL="backy-verify"
 
 # tools that must not open anything for writing, and tools that may
 READONLY_TOOLS="backy-find backy-status backy-check"
-WRITER_TOOLS="backy-init backy-backup backy-restore backy-forget backy-tags backy-expire"
+# (backy-verify rewrites ID.rev with its result)
+WRITER_TOOLS="backy-init backy-backup backy-restore backy-forget backy-tags backy-expire backy-verify"
 # replication (doc/replication.md); backy-push starts ssh and the tools, so
 # it has tests of its own below instead of the socket/execve/PROT_EXEC ones
 EXPECTED="$EXPECTED backy-send backy-receive backy-revisions"
@@ -253,7 +254,7 @@ $t: probe $p created $T/probe-$t"
     check_missing
 }
 
-@test "sandbox: init, backup, restore, forget, tags and expire may open files for writing" {
+@test "sandbox: init, backup, restore, forget, tags, expire and verify may open files for writing" {
     local t errs=""
     for t in $WRITER_TOOLS; do
         [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
@@ -363,6 +364,13 @@ trap_workflow() {
     backy -v -l "$j/restore.log" -b "$j" restore - >"$mnt/stdout.img" ||
         fail "restore to stdout failed: $(cat "$j/restore.log")"
     assert_files_equal "$mnt/stdout.img" "$mnt/src.img"
+    # verify records its results in the .rev files, at a limited rate
+    run backy -v -l "$j/verify.log" -b "$j" verify --all --rate-limit 100
+    assert_success
+    grep -q '^  result: good$' "$j/$(basename "$(readlink "$j/last")").rev" ||
+        fail "no verify record in the newest .rev"
+    run flock -x "$j/config" "$BACKY_BIN/backy-status" -b "$j"
+    assert_success
     if [ -x "$BACKY_BIN/backy-check" ]; then
         run backy check -c "$T/backy.conf"
         [ "$status" != 159 ] || fail "check trapped: $output"
