@@ -235,16 +235,26 @@ EOF
     done
 }
 
-@test "recording a verify result waits for the job lock; the check itself does not" {
-    job 4M
-    flock -x "$JOB/config" sleep 600 3>&- &
+# hold_lock FILE: a process holding flock LOCK_EX on FILE until killed
+# (its pid in $holder), as a running backup does
+hold_lock() {
+    python3 -c 'import fcntl, os, sys, time
+f = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(600)' "$1" >"$T/holder.out" 3>&- &
     holder=$!
     track_pid "$holder"
-    # the lock is taken once flock has exec'd sleep
-    for _ in $(seq 1 100); do
-        [ "$(cat "/proc/$holder/comm" 2>/dev/null)" = sleep ] && break
+    for _ in $(seq 1 200); do
+        grep -q locked "$T/holder.out" && return 0
         sleep 0.05
     done
+    return 1
+}
+
+@test "recording a verify result waits for the job lock; the check itself does not" {
+    job 4M
+    hold_lock "$JOB/config"
     "$BACKY_BIN/backy-verify" -b "$JOB" >"$T/v.out" 2>&1 3>&- &
     v=$!
     track_pid "$v"
@@ -264,12 +274,21 @@ EOF
 @test "a backup waits out a verify's brief hold of the job lock" {
     job 4M
     change_blocks "$T/src" 5 >/dev/null
-    flock -x "$JOB/config" sleep 0.3 3>&- &
-    track_pid $!
-    sleep 0.05
+    hold_lock "$JOB/config"
+    (sleep 0.5; kill "$holder") 3>&- &
     backup
     assert_output_not_contains "already in progress"
     [ "$(last_id)" != "$R1" ]
+}
+
+@test "a backup beside a running backup says so at once" {
+    job 4M
+    # a backup holds the job directory's lock besides the config's
+    hold_lock "$JOB"
+    run "$BACKY_BIN/backy-backup" -b "$JOB" daily
+    assert_success
+    assert_output_contains "backup already in progress"
+    assert_equal "$(last_id)" "$R1"
 }
 
 @test "SIGKILL at random points of a scrub never damages another revision or a .rev" {

@@ -31,6 +31,8 @@
 #include "backy/util.h"
 #include "sources.h"
 
+#define LOCK_WAIT 2    /* seconds a short-lived holder of the job lock is waited for */
+
 static const char usage[] =
     "usage: backy-backup [-l LOGFILE] [-v] [-b DIR] [--verify=default|full|off] [--full]\n"
     "                    [--progress|--no-progress] TAGS\n"
@@ -209,17 +211,29 @@ int main(int argc, char **argv)
     int lockfd = bk_open_file(dirfd, "config", O_RDONLY, BK_FT_REG, NULL);
     if (lockfd < 0)
         bk_die("cannot open job configuration: %s/config: %s", dir, bk_strerror(errno));
-    /* Recording a verify result holds the lock for a moment: wait that
-     * long before taking a held lock for another backup. */
+    /* Two locks. The job directory itself is locked by backups only: held,
+     * another backup runs, and this one has nothing to do. The job lock on
+     * config is also taken for a moment by whatever records a change (a
+     * verify result, expiry, status asking whether a backup runs): that
+     * is waited for, up to LOCK_WAIT seconds; held longer, it is a backup
+     * that does not lock the directory (an older backy). */
+    if (flock(dirfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) {
+            log_info("backup already in progress in %s: nothing to do", dir);
+            return 0;
+        }
+        bk_die("cannot lock job directory: %s: %s", dir, bk_strerror(errno));
+    }
     int locked = -1;
-    for (int i = 0; i < 40 && (locked = flock(lockfd, LOCK_EX | LOCK_NB)) < 0 &&
+    for (int i = 0; i < LOCK_WAIT * 20 && (locked = flock(lockfd, LOCK_EX | LOCK_NB)) < 0 &&
                     errno == EWOULDBLOCK; i++) {
         struct timespec pause = {0, 50 * 1000 * 1000};
         nanosleep(&pause, NULL);
     }
     if (locked < 0) {
         if (errno == EWOULDBLOCK) {
-            log_info("backup already in progress in %s: nothing to do", dir);
+            log_info("backup already in progress in %s (%s/config is locked): nothing to do",
+                     dir, dir);
             return 0;
         }
         bk_die_errno("cannot lock job configuration: %s/config", dir);
