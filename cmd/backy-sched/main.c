@@ -49,7 +49,8 @@
 
 static const char usage[] =
     "usage: backy-sched [-c CONFIG] [--check-config] [-l LOGFILE] [-v] [-h]\n"
-    "Runs the backup jobs of CONFIG (default /etc/backy.conf) on their schedules.\n"
+    "Runs the backup jobs of CONFIG (default /etc/backy.conf) on their schedules,\n"
+    "and checks their revisions for damage every scrub-interval (backy-verify).\n"
     "  --check-config   validate CONFIG and exit (0 valid, 1 not)\n"
     "Does not daemonize; SIGTERM stops it (running backups are terminated),\n"
     "SIGHUP re-reads CONFIG and every job directory.\n";
