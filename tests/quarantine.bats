@@ -139,10 +139,10 @@ EOF
     assert_output_contains "$R2: DAMAGED"
     assert_output_contains "$R1: ok"
     backup
-    assert_output_contains "parent $R1: the newest revision not quarantined ($R2 is quarantined"
     R3=$(last_id)
     [ "$R3" != "$R2" ]
     cmp "$T/src" "$JOB/$R3"
+    assert_output_contains "parent $R1: the newest revision not quarantined ($R2 is quarantined"
     assert_equal "$(sed -n 's/^parent: //p' "$JOB/$R3.rev")" "$R1"
     run backy -b "$JOB" verify -r "$R3"
     assert_success
