@@ -95,8 +95,9 @@ result_is() { [ "$(verify_result "$1")" = "$2" ]; }
     start_sched "$T/backy.conf"
     wait_for 30 grep -q "vm1: scrub started" "$T/sched.out"
     wait_for 10 sched_child backy-verify
+    vpid=$(sched_child backy-verify)
     stop_sched
     assert_equal "$SCHED_RC" 0
     grep -q "vm1: scrub stopped" "$T/sched.out"
-    ! pgrep -x backy-verify
+    ! kill -0 "$vpid" 2>/dev/null
 }
