@@ -61,7 +61,7 @@ EOF
     [ "$status" = 1 ]
     assert_output_contains "backy-restore: error: revision is quarantined: $JOB/$R1: verify found 1 damaged blocks on"
     assert_output_contains "--force uses it anyway"
-    [ ! -s "$T/out.img" ]
+    [ ! -e "$T/out.img" ]     # refused before the target is touched
     run backy -b "$JOB" find -r "$R1"
     [ "$status" = 1 ]
     assert_output_contains "backy-find: error: revision is quarantined: $JOB/$R1"
@@ -69,8 +69,11 @@ EOF
     run backy -b "$JOB" find --force
     assert_success
     assert_equal "$output" "$JOB/$R1"
+    # restore --force copies it all, damaged block included, and still
+    # fails on the damage its own check finds
     run backy -b "$JOB" restore --force "$T/out.img"
-    assert_success
+    [ "$status" = 1 ]
+    assert_output_not_contains "quarantined"
     assert_files_equal "$JOB/$R1" "$T/out.img"
 }
 
