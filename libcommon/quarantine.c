@@ -71,7 +71,7 @@ const struct bk_rev *store_last_good(const struct bk_store *st, const struct bk_
         *skipped = NULL;
     for (size_t i = st->n; i-- > 0;) {
         const struct bk_rev *r = &st->revs[i];
-        if (!r->complete)
+        if (!r->complete || rev_in_future(r, st->now))
             continue;
         if (!rev_quarantined(r))
             return r;

@@ -21,7 +21,7 @@ int rev_record_verify(int dirfd, const char *dir, const char *id, int result, ui
                       double when, char *err, size_t errlen);
 
 /* The parent of a new backup: the newest complete revision that is not
- * quarantined, or NULL. *skipped (may be NULL) is set to the newest
+ * quarantined nor dated in the future (as store_last), or NULL. *skipped (may be NULL) is set to the newest
  * complete revision passed over for being quarantined, or NULL. */
 const struct bk_rev *store_last_good(const struct bk_store *st, const struct bk_rev **skipped);
 
