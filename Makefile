@@ -23,6 +23,11 @@ BACKY_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -DBACKY_SA
 BACKY_LDFLAGS += -fsanitize=address,undefined
 endif
 
+# DEBUG=1: a debug build; only there BACKY_SECCOMP=log lets forbidden calls pass.
+ifeq ($(DEBUG),1)
+CFLAGS  += -DBACKY_DEBUG=1
+endif
+
 B       := build
 TOOLS   := $(notdir $(wildcard cmd/*))
 LIBSRC  := $(wildcard libcommon/*.c)

@@ -465,3 +465,14 @@ void *bk_big_alloc(size_t n)
         madvise(p, len ? len : align, MADV_HUGEPAGE);
     return p;
 }
+
+int bk_fchmodat(int dirfd, const char *name, mode_t mode)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    int r = fchmod(fd, mode), e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}

@@ -44,8 +44,9 @@
 enum sb_group {
     SB_BASE      = 1u << 0,  /* memory, time, signals, exit, read/write on open fds, close, fstat */
     SB_RDONLY    = 1u << 1,  /* openat O_RDONLY only (no O_CREAT/O_TRUNC/O_WRONLY/O_RDWR), stat, getdents, readlink, lseek */
-    SB_WRITE     = 1u << 2,  /* openat any flags, unlink, rename, mkdir, symlink, fchmod, ftruncate, fallocate, fsync, FICLONE, copy_file_range;
-                                implies SB_RDONLY */
+    SB_WRITE     = 1u << 2,  /* openat any flags, unlink, rename, mkdir, symlink, link, fchmod, fchown
+                                (by descriptor only: no chmod/chown by path);
+                                implies SB_RDONLY and SB_FDWRITE */
     SB_THREADS   = 1u << 3,  /* clone threads, futex, set_robust_list, rseq, sched_yield */
     SB_PROC      = 1u << 4,  /* fork/clone, execve, wait4, kill, pipe (scheduler spawning tools);
                                 the spawned tools inherit this filter, so it also
@@ -57,7 +58,39 @@ enum sb_group {
     SB_POLL      = 1u << 8,  /* poll/ppoll/epoll/timerfd/eventfd/signalfd */
     SB_PROT_EXEC = 1u << 9,  /* mmap/mprotect with PROT_EXEC: libraries that load plugins
                                 at run time (librados) */
+    SB_FDWRITE   = 1u << 10, /* change files through descriptors opened before: ftruncate,
+                                fallocate, syncfs, copy_file_range, FICLONE(RANGE), with
+                                SB_BLOCKDEV also BLKDISCARD/BLKZEROOUT; no opening for
+                                writing, no creating or removing by path */
 };
+
+/* File-system access a tool keeps once sandboxed (Landlock). Everything
+ * not granted by a rule is refused (EACCES) for files opened after
+ * sandbox_enter; descriptors opened before keep working. */
+enum sb_fs_access {
+    SB_FS_READ     = 1u << 0,  /* read files, list directories */
+    SB_FS_WRITE    = 1u << 1,  /* write to and truncate existing files */
+    SB_FS_CREATE   = 1u << 2,  /* create, remove and rename files, directories, symlinks
+                                  (directories only: below them) */
+    SB_FS_EXEC     = 1u << 3,  /* execute files */
+    SB_FS_IOCTL    = 1u << 4,  /* ioctl on device files opened later */
+    SB_FS_MAKE_FILE= 1u << 5,  /* create regular files (in a directory; no removing) */
+    SB_FS_READ_FILE= 1u << 6,  /* read files, without listing directories */
+    SB_FS_OPTIONAL = 1u << 7,  /* a missing path skips the rule instead of failing */
+};
+#define SB_FS_RW (SB_FS_READ | SB_FS_WRITE | SB_FS_CREATE)
+
+/* One rule: a path, or (path NULL) an open descriptor (any kind, O_PATH
+ * too). A directory's rule covers everything below it. A list of rules
+ * ends with an entry whose access is 0. */
+struct sb_fs_rule {
+    const char *path;
+    int fd;
+    unsigned access;             /* enum sb_fs_access bits */
+};
+
+/* A rule list granting nothing: the tool opens no file after its sandbox. */
+extern const struct sb_fs_rule sb_fs_nothing[];
 
 struct sb_policy {
     const char *name;            /* tool name for messages */
@@ -65,19 +98,30 @@ struct sb_policy {
     const int *extra;            /* extra syscall numbers, terminated by -1; may be NULL */
     uint64_t keep_caps;          /* bit (1ULL << CAP_x) for each capability kept */
     const char *run_as_user;     /* if non-NULL and running as root: switch to this user */
+    /* Landlock rules (see sb_fs_rule). NULL: none declared, which the
+     * policy listing (BACKY_SANDBOX_PRINT) and tests/sandbox.bats flag;
+     * the tool then runs without file-system confinement. TCP bind and
+     * connect are refused unless the groups include SB_NET_CLIENT
+     * (connect and bind) or SB_PROC (children may need both). */
+    const struct sb_fs_rule *fs;
 };
 
 /* Enter the sandbox; on any failure prints an error and exits 1.
- * Capabilities are per thread: threads that exist already are asked by a
- * signal to drop theirs too, and checked. A thread that blocks all signals
- * cannot be asked and keeps its capabilities (still under the filter):
- * call sandbox_drop_privs before starting such threads. */
+ * Steps 1-3 and Landlock (sandbox_drop_privs) unless done already, then
+ * the seccomp filter, which covers every thread (TSYNC). */
 void sandbox_enter(const struct sb_policy *p);
 
-/* Steps 1-3 only (no_new_privs, user switch, capabilities), for a tool
- * that must start threads before it can enter the sandbox (librados
- * threads block all signals): call it before the first thread, then
- * sandbox_enter later with the same policy. Calling it twice is harmless. */
+/* no_new_privs, user switch, capabilities and the Landlock rules, for a
+ * tool that must start threads before its filter is loaded (librados):
+ * call it before the first thread, then sandbox_enter later with the
+ * same policy. Capabilities and Landlock domains belong to each thread
+ * and are inherited by threads started later, so it dies unless the
+ * process has exactly one thread. Calling it twice is harmless.
+ * BACKY_SANDBOX_PRINT=1 makes it print the policy (what is allowed, as
+ * in tests/fixtures/policy/) on stdout and exit 0 instead. */
 void sandbox_drop_privs(const struct sb_policy *p);
+
+/* Calls fn with every syscall name of the built-in tables (for tests). */
+void sandbox_each_syscall(void (*fn)(const char *name, void *arg), void *arg);
 
 #endif

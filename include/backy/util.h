@@ -80,6 +80,9 @@ int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mo
 
 /* fsync a directory. */
 int bk_fsync_dir(int dirfd);
+/* fchmodat(dirfd, name, mode, 0) through a descriptor (open, fchmod): the
+ * sandboxes allow chmod only on what Landlock lets a tool open. */
+int bk_fchmodat(int dirfd, const char *name, mode_t mode);
 
 /* Parse an unsigned decimal integer with no trailing garbage. 0 or -1. */
 int bk_parse_u64(const char *s, uint64_t *out);

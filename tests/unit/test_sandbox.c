@@ -23,9 +23,12 @@
 #include <linux/capability.h>
 #include <linux/fs.h>
 
+#include <seccomp.h>
+#include <sys/stat.h>
+
 #include "backy/sandbox.h"
 
-#define NTESTS 38
+#define NTESTS 41
 
 /* ASan/LSan need ptrace, clone, PROT_EXEC...: their bans are not tested there */
 #ifdef BACKY_SANITIZE
@@ -74,7 +77,7 @@ static int run(unsigned groups, uint64_t keep, const char *user, const char *mod
             setenv("BACKY_SECCOMP", mode, 1);
         else
             unsetenv("BACKY_SECCOMP");
-        struct sb_policy p = { "test_sandbox", groups, NULL, keep, user };
+        struct sb_policy p = { "test_sandbox", groups, NULL, keep, user, NULL };
         sandbox_enter(&p);
         _exit(fn());
     }
@@ -293,7 +296,7 @@ static int thread_caps_child(int mode, char *err, size_t errlen)
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], 2);
-        struct sb_policy p = { "test_sandbox", SB_RDONLY | SB_THREADS, NULL, 0, NULL };
+        struct sb_policy p = { "test_sandbox", SB_RDONLY | SB_THREADS, NULL, 0, NULL, NULL };
         pthread_t t;
         if (mode == 2)
             sandbox_drop_privs(&p);
@@ -329,6 +332,99 @@ static int thread_caps_child(int mode, char *err, size_t errlen)
         got += (size_t)n;
     err[got] = '\0';
     close(pfd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+/* ---- syscall names ---- */
+struct names_ctx {
+    int n, bad;
+    char first_bad[200];
+};
+static int resolves(uint32_t arch, const char *name)
+{
+    return seccomp_syscall_resolve_name_arch(arch, name) >= 0;
+}
+static void check_name(const char *name, void *arg)
+{
+    struct names_ctx *c = arg;
+    c->n++;
+    if (resolves(SCMP_ARCH_X86_64, name) || resolves(SCMP_ARCH_AARCH64, name) ||
+        resolves(SCMP_ARCH_X86, name) || resolves(SCMP_ARCH_ARM, name))
+        return;
+    if (!c->bad++)
+        snprintf(c->first_bad, sizeof c->first_bad, "unknown syscall name in the tables: %s", name);
+}
+/* legacy calls arm64 lacks, and 32-bit variants */
+static const char *const not_on_arm64[] = {
+    "open", "creat", "unlink", "rename", "mkdir", "rmdir", "symlink", "link", "chmod",
+    "stat", "lstat", "access", "readlink", "getdents", "poll", "select", "epoll_create",
+    "epoll_wait", "eventfd", "signalfd", "fork", "vfork", "pipe", "alarm", "pause", "time",
+    "arch_prctl", "getpgrp", "futimesat", "sendfile", "fadvise64", "getrlimit", "mmap", "dup2",
+    NULL,
+};
+static void check_core_name(const char *name, void *arg)
+{
+    struct names_ctx *c = arg;
+    size_t l = strlen(name);
+    if (name[0] == '_' || (l > 2 && !strcmp(name + l - 2, "64") && strcmp(name, "pread64") &&
+                           strcmp(name, "pwrite64") && strcmp(name, "prlimit64")) ||
+        strstr(name, "time64") || !strcmp(name, "ugetrlimit") || !strcmp(name, "mmap2"))
+        return;         /* 32-bit only */
+    if (!resolves(SCMP_ARCH_X86_64, name))
+        goto bad;
+    for (const char *const *x = not_on_arm64; *x; x++)
+        if (!strcmp(*x, name))
+            return;
+    if (resolves(SCMP_ARCH_AARCH64, name))
+        return;
+bad:
+    fprintf(stderr, "# not on x86_64 and aarch64: %s\n", name);
+    if (!c->bad++)
+        snprintf(c->first_bad, sizeof c->first_bad, "syscall %s does not resolve on x86_64 and aarch64",
+                 name);
+}
+
+/* ---- Landlock ---- */
+static const char *ll_dir, *ll_inside, *ll_outside;
+static int c_landlock(void)
+{
+    int fd = open(ll_inside, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return 10;
+    close(fd);
+    if (open(ll_outside, O_WRONLY) >= 0 || errno != EACCES)
+        return 11;
+    if (unlink(ll_outside) == 0 || errno != EACCES)
+        return 12;
+    if (open("/etc/passwd", O_RDONLY) >= 0 || errno != EACCES)
+        return 13;
+    return 0;
+}
+static int c_landlock_ro(void)
+{
+    if (open(ll_outside, O_RDONLY) >= 0 || errno != EACCES)
+        return 10;
+    int fd = open(ll_dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return 11;
+    close(fd);
+    return 0;
+}
+static int run_fs(unsigned groups, int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        struct sb_fs_rule rules[] = { { ll_dir, -1, groups & SB_WRITE ? SB_FS_RW : SB_FS_READ },
+                                      { NULL, -1, 0 } };
+        struct sb_policy p = { "test_sandbox", groups, NULL, 0, NULL, rules };
+        sandbox_enter(&p);
+        _exit(fn());
+    }
     int st;
     waitpid(pid, &st, 0);
     return st;
@@ -435,15 +531,17 @@ int main(void)
         result(killed_by_sigsys(st), "without SB_THREADS: pthread_create killed");
     }
 
-    /* TSYNC: a thread that exists before the filter is covered by it */
+    /* TSYNC: a thread started after sandbox_drop_privs, before the filter,
+     * is covered by it */
     {
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
+            struct sb_policy p = { "test_sandbox", RO | SB_THREADS, NULL, 0, NULL, NULL };
+            sandbox_drop_privs(&p);
             pthread_t t;
             if (pthread_create(&t, NULL, late_ptrace, NULL) != 0)
                 _exit(2);
-            struct sb_policy p = { "test_sandbox", RO | SB_THREADS, NULL, 0, NULL };
             sandbox_enter(&p);
             _exit(c_tsync());
         }
@@ -451,18 +549,48 @@ int main(void)
         result(killed_by_sigsys(st), "TSYNC: forbidden call in an earlier thread kills the process");
     }
 
+    st = thread_caps_child(0, err, sizeof err);
+    result(exited(st, 1) && strstr(err, "test_sandbox: error: sandbox: 2 threads running") != NULL,
+           "a second thread before the privileges are dropped is an error");
     if (root) {
-        st = thread_caps_child(0, err, sizeof err);
-        result(exited(st, 0), "a thread started before the sandbox loses its capabilities too");
-        st = thread_caps_child(1, err, sizeof err);
-        result(exited(st, 4) && err[0] == '\0',
-               "a thread that blocks all signals cannot be reached: it keeps its capabilities");
         st = thread_caps_child(2, err, sizeof err);
         result(exited(st, 0), "sandbox_drop_privs before starting threads: all threads without capabilities");
     } else {
-        skip("thread capabilities", "not root");
-        skip("blocking thread keeps capabilities", "not root");
         skip("sandbox_drop_privs before threads", "not root");
+    }
+
+    /* every syscall name of the tables is known to libseccomp on x86_64
+     * or aarch64 (or, for the 32-bit-only names, on i386 or arm) */
+    {
+        struct names_ctx nc = { 0, 0, "" };
+        sandbox_each_syscall(check_name, &nc);
+        result(nc.n > 100 && nc.bad == 0, nc.bad ? nc.first_bad : "every syscall name of the tables resolves");
+        struct names_ctx core = { 0, 0, "" };
+        sandbox_each_syscall(check_core_name, &core);
+        result(core.bad == 0, core.bad ? core.first_bad
+                                       : "the core names resolve on both x86_64 and aarch64");
+    }
+
+    /* Landlock: a rule for one directory; everything else refused */
+    {
+        char dir[300], inside[320], outside[320];
+        snprintf(dir, sizeof dir, "%s.d", scratch);
+        snprintf(inside, sizeof inside, "%s/in", dir);
+        snprintf(outside, sizeof outside, "%s.out", scratch);
+        mkdir(dir, 0700);
+        int fd = open(outside, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0)
+            close(fd);
+        ll_dir = dir;
+        ll_inside = inside;
+        ll_outside = outside;
+        st = run_fs(RW, c_landlock);
+        result(exited(st, 0), "Landlock: write below the rule's directory, EACCES outside it");
+        st = run_fs(RO, c_landlock_ro);
+        result(exited(st, 0), "Landlock read rule: the directory reads, a file outside is EACCES");
+        unlink(inside);
+        unlink(outside);
+        rmdir(dir);
     }
 
     st = run(RO, 0, NULL, NULL, c_abort, NULL, 0);
@@ -471,8 +599,14 @@ int main(void)
     st = run(RW, 0, NULL, "trap", c_swapoff, err, sizeof err);
     result(exited(st, 159) && strstr(err, "test_sandbox: sandbox: forbidden syscall swapoff (") != NULL,
            "BACKY_SECCOMP=trap: names the syscall and exits 159");
+#ifdef BACKY_DEBUG
     st = run(RW, 0, NULL, "log", c_swapoff, NULL, 0);
-    result(exited(st, 0), "BACKY_SECCOMP=log: forbidden call passes (logged)");
+    result(exited(st, 0), "BACKY_SECCOMP=log (debug build): forbidden call passes (logged)");
+#else
+    st = run(RW, 0, NULL, "log", c_swapoff, err, sizeof err);
+    result(exited(st, 1) && strstr(err, "log needs a debug build") != NULL,
+           "BACKY_SECCOMP=log is refused outside debug builds");
+#endif
     st = run(RW, 0, NULL, "off", c_swapoff, err, sizeof err);
     result(exited(st, 1) && strstr(err, "test_sandbox: error: sandbox: BACKY_SECCOMP") != NULL,
            "BACKY_SECCOMP=off is an error, not a way out");
