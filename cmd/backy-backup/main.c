@@ -47,7 +47,9 @@ static const char usage[] =
     "Exit status: 0 on success (also when another backup of the job is running), 1 otherwise.\n";
 
 /* Sandbox policy: the delta engine writes files in the job directory with
- * two threads; sources add what they need (sources.c). */
+ * two threads; sources add what they need (sources.c). Landlock: the job
+ * directory only (read, write, create, remove), plus what a network
+ * source reads; the source file and the log are open before. */
 static const int backup_extra[] = {-1};
 static struct sb_policy policy = {
     .name = "backy-backup",
@@ -247,24 +249,23 @@ int main(int argc, char **argv)
         bk_die("source type '%s' cannot be backed up by this build: %s/config",
                srccfg_get(&cfg, "type"), dir);
     policy.groups |= impl->sandbox_groups;
-    /* A file source is opened with the caller's privileges (an image owned
-     * by a hypervisor user); a source that starts library threads gets
-     * none to begin with, since each thread keeps the capabilities it was
-     * born with. */
-    if (impl->starts_threads)
-        sandbox_drop_privs(&policy);
+    struct sb_fs_rule fs[40] = { { NULL, dirfd, SB_FS_RW } };
+    size_t nfs = 1;
+    if (impl->sandbox_rules)
+        nfs += impl->sandbox_rules(fs + nfs, sizeof fs / sizeof fs[0] - nfs - 1);
+    fs[nfs] = (struct sb_fs_rule){ NULL, -1, 0 };
+    policy.fs = fs;
 
     /* Signals end the backup through one thread, so that an interrupted
-     * backup removes its own incomplete revision. */
+     * backup removes its own incomplete revision. They are blocked from
+     * here on; the thread starts once privileges are dropped (and takes
+     * what arrived meanwhile). */
     static sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    pthread_t sigthr;
-    if (pthread_create(&sigthr, NULL, signal_thread, &sigs) != 0)
-        bk_die("cannot start signal thread");
 
     struct bk_store st;
     if (store_open_fd(&st, dirfd, dir, err, sizeof err) < 0)
@@ -290,9 +291,21 @@ int main(int argc, char **argv)
     rev.timestamp = now_real();
     double t0 = now_mono();
 
+    /* Privileges are dropped while the process has one thread (capabilities
+     * and the Landlock domain are per thread, inherited by later threads):
+     * a file source is opened before, with the caller's privileges (an
+     * image owned by a hypervisor user); a source that starts library
+     * threads (librados) is opened after. */
+    if (impl->starts_threads)
+        sandbox_drop_privs(&policy);
     struct bk_source src = {.ops = impl->ops, .fd = -1};
     if (src.ops->open(&src, &cfg, new_id, parent ? parent->id : NULL, err, sizeof err) < 0)
         bk_die("%s", err);
+    sandbox_drop_privs(&policy);
+
+    pthread_t sigthr;
+    if (pthread_create(&sigthr, NULL, signal_thread, &sigs) != 0)
+        bk_die("cannot start signal thread");
 
     sandbox_enter(&policy);
 
@@ -339,7 +352,7 @@ int main(int argc, char **argv)
     }
     /* After the .rev: a read-only image always has a complete .rev (cleanup
      * relies on it). */
-    if (fchmodat(dirfd, new_id, 0440, 0) < 0)
+    if (bk_fchmodat(dirfd, new_id, 0440) < 0)
         log_warn("cannot make the image read-only: %s/%s: %s", dir, new_id, strerror(errno));
     if (store_update_last(dirfd, new_id) < 0)
         log_warn("cannot update %s/last: %s", dir, strerror(errno));

@@ -42,6 +42,7 @@
 
 #include "backy/duration.h"
 #include "backy/log.h"
+#include "backy/sandbox.h"
 #include "backy/source.h"
 #include "backy/util.h"
 #include "source_ceph.h"
@@ -1029,3 +1030,48 @@ const struct bk_source_ops source_flyingcircus_ops = {
     .finish = ceph_finish,
     .close = ceph_close,
 };
+
+/* ---- sandbox --------------------------------------------------------------- */
+
+/* What librados (and libcurl for the Consul part) read while the backup is
+ * confined: Landlock is applied before the cluster connection starts its
+ * threads, so the configuration and keyrings are read under it. The
+ * configuration's directory (unless it is /etc itself: then only the
+ * file), /etc/ceph, a --keyring of CEPH_ARGS, the resolver's files, CA
+ * certificates and the libraries (plugins, NSS modules). */
+size_t ceph_sandbox_rules(struct sb_fs_rule *r, size_t max)
+{
+    static const char *const files[] = {
+        "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/host.conf",
+        "/etc/gai.conf", "/etc/services", "/etc/protocols", "/etc/ld.so.cache",
+        "/etc/localtime", NULL,
+    };
+    static const char *const dirs[] = {
+        "/etc/ceph", "/etc/ssl/certs", "/usr/lib", "/usr/share/ca-certificates",
+        "/sys/devices/system/cpu", NULL,
+    };
+    size_t n = 0;
+#define ADD(p, a) do { if (n < max) r[n++] = (struct sb_fs_rule){ (p), -1, (a) }; } while (0)
+    for (const char *const *f = files; *f; f++)
+        ADD(*f, SB_FS_READ_FILE | SB_FS_OPTIONAL);
+    for (const char *const *d = dirs; *d; d++)
+        ADD(*d, SB_FS_READ | SB_FS_OPTIONAL);
+    char *conf = ceph_args_value("--conf", NULL, "-c");
+    if (!conf && getenv("CEPH_CONF") && *getenv("CEPH_CONF"))
+        conf = bk_strdup(getenv("CEPH_CONF"));
+    if (conf) {
+        char *d = bk_strdup(conf), *slash = strrchr(d, '/');
+        if (slash)
+            *slash = '\0';
+        const char *dir = !slash ? "." : slash == d ? "/" : d;
+        if (!strcmp(dir, "/") || !strcmp(dir, "/etc"))
+            ADD(conf, SB_FS_READ_FILE | SB_FS_OPTIONAL);
+        else
+            ADD(dir, SB_FS_READ | SB_FS_OPTIONAL);
+    }
+    char *kr = ceph_args_value("--keyring", NULL, "-k");
+    if (kr)
+        ADD(kr, SB_FS_READ_FILE | SB_FS_OPTIONAL);
+#undef ADD
+    return n;
+}

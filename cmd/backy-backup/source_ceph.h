@@ -15,6 +15,11 @@ extern const struct bk_source_ops source_flyingcircus_ops;
 int consul_put_snapshot_request(const char *vm, const char *snap, const char *token,
                                 char **key, char *err, size_t errlen);
 /* DELETE the key again. 0 or -1 with err. */
+/* Landlock rules (read) for what librados and libcurl open while they run:
+ * fills at most max entries of r, returns how many. */
+struct sb_fs_rule;
+size_t ceph_sandbox_rules(struct sb_fs_rule *r, size_t max);
+
 int consul_delete_key(const char *key, const char *token, char *err, size_t errlen);
 
 #endif

@@ -42,7 +42,9 @@ static const char usage[] =
     "Nagios check: are all jobs of CONFIG (default /etc/backy.conf) backed up in time?\n"
     "Prints one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
-static const struct sb_policy policy = {
+/* Reads the config (before the sandbox) and the status file; Landlock
+ * refuses every other file. */
+static struct sb_policy policy = {
     .name = "backy-check",
     .groups = SB_BASE | SB_RDONLY,
     .extra = NULL,
@@ -114,12 +116,15 @@ int main(int argc, char **argv)
         bk_cli_log(&cli, 1);
         log_no_reopen();
     }
-    sandbox_enter(&policy);
-
     char err[1024];
     struct bk_mainconf conf;
     if (mainconf_load(config, &conf, err, sizeof err) < 0)
         result(EXIT_UNKNOWN, "cannot read config: %s", err);
+    const struct sb_fs_rule fs[] = { { conf.status_file, -1, SB_FS_READ_FILE | SB_FS_OPTIONAL },
+                                     { NULL, -1, 0 } };
+    policy.fs = fs;
+    sandbox_enter(&policy);
+
     struct bk_status st;
     if (status_load(conf.status_file, &st, err, sizeof err) < 0)
         result(EXIT_UNKNOWN, "%s", err);

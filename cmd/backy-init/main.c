@@ -28,7 +28,8 @@ static const char usage[] =
     "An existing config is never overwritten.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
-/* Creates one directory and one file in it, nothing else. */
+/* Creates one directory (before the sandbox) and one file in it; Landlock
+ * confines it to that directory. */
 static struct sb_policy policy = {
     .name = "backy-init",
     .groups = SB_BASE | SB_WRITE,
@@ -69,13 +70,16 @@ int main(int argc, char **argv)
     if (pfd < 0)
         bk_die_errno("cannot open the parent of the job directory: %s", parent);
 
-    sandbox_enter(&policy);
-
     if (strcmp(name, "/") && mkdirat(pfd, name, 0750) < 0 && errno != EEXIST)
         bk_die_errno("cannot create job directory: %s", dir);
     int dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (dfd < 0)
         bk_die_errno("cannot open job directory: %s", dir);
+    close(pfd);
+
+    const struct sb_fs_rule fs[] = { { NULL, dfd, SB_FS_RW }, { NULL, -1, 0 } };
+    policy.fs = fs;
+    sandbox_enter(&policy);
     struct stat sb;
     if (fstatat(dfd, "config", &sb, AT_SYMLINK_NOFOLLOW) == 0)
         bk_die("job directory already has a config, not overwriting it: %s/config", dir);

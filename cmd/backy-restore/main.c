@@ -45,13 +45,13 @@ static const char usage[] =
     "A quarantined revision (verify found it damaged) is refused unless --force.\n"
     "Exit status: 0 on success, 1 otherwise (also when damage was found).\n";
 
-/* Both files are open before the sandbox: the copy needs to write, resize
- * and sync the target and clone into it (FICLONE is in SB_WRITE), but
- * opening anything for writing afterwards is not needed; SB_WRITE is used
- * all the same because FICLONE is only allowed there. */
-static const struct sb_policy policy = {
+/* Both files are open before the sandbox: the copy writes, resizes and
+ * syncs the target and clones into it through its descriptor (SB_FDWRITE);
+ * nothing can be opened for writing, created or removed afterwards, and
+ * (Landlock) nothing opened outside the job directory. */
+static struct sb_policy policy = {
     .name = "backy-restore",
-    .groups = SB_BASE | SB_WRITE | SB_BLOCKDEV,
+    .groups = SB_BASE | SB_RDONLY | SB_FDWRITE | SB_BLOCKDEV,
 };
 
 int main(int argc, char **argv)
@@ -132,6 +132,10 @@ int main(int argc, char **argv)
     struct target t = {0};
     target_open(target, force, &jd, &t);
     log_no_reopen();
+    const struct sb_fs_rule fs[] = { { NULL, st.dirfd, SB_FS_READ },
+                                     { NULL, to_stdout ? -1 : dst, SB_FS_WRITE },
+                                     { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     if (no_verify)

@@ -35,7 +35,7 @@ static const int launcher_extra[] = {
     __NR_listen, __NR_setuid, __NR_setgid, __NR_setreuid, __NR_setregid,
     __NR_setresuid, __NR_setresgid, __NR_setgroups, -1,
 };
-static const struct sb_policy launcher_policy = {
+static struct sb_policy launcher_policy = {
     .name = "backy-sched-launcher",
     .groups = SB_BASE | SB_RDONLY | SB_WRITE | SB_THREADS | SB_PROC | SB_POLL |
               SB_NET_CLIENT | SB_NET_SERVE | SB_BLOCKDEV | SB_PROT_EXEC,
@@ -265,6 +265,30 @@ static void serve(int sock, const struct launcher_conf *c)
     /* the test probe is for the scheduler's own sandbox, not this one */
     unsetenv("BACKY_SANDBOX_PROBE");
     unsetenv("BACKY_SANDBOX_PROBE_PATH");
+    /* and so is the listing, unless asked for by name */
+    const char *pr = getenv("BACKY_SANDBOX_PRINT");
+    if (pr && strcmp(pr, launcher_policy.name))
+        unsetenv("BACKY_SANDBOX_PRINT");
+    /* Landlock, inherited by every child as well: read anything (sources
+     * may be any file or device, Ceph and NSS read their files), execute
+     * only the tools and the libraries, write only below the base
+     * directory (job directories, their logs) and in the log file's
+     * directory (the telnet shell's log). */
+    char *ldir = c->logfile ? bk_abspath(c->logfile) : NULL;
+    if (ldir)
+        *strrchr(ldir, '/') = '\0';
+    const struct sb_fs_rule fs[] = {
+        { "/", -1, SB_FS_READ | SB_FS_IOCTL },
+        { c->exe_dir, -1, SB_FS_EXEC },
+        { "/usr/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
+        { "/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
+        { "/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
+        { "/usr/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
+        { c->base_dir, -1, SB_FS_RW },
+        { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
+        { NULL, -1, 0 },
+    };
+    launcher_policy.fs = fs;
     sandbox_enter(&launcher_policy);
 
     int gone = 0;

@@ -61,8 +61,12 @@ static const char usage[] =
  * and waits in poll on its signalfd and the launcher's socket (SB_POLL).
  * No fork, clone, execve or socket: children are the launcher's business,
  * and the socketpair to it exists before this sandbox. No capabilities:
- * job directories and the status file are the scheduler's own. */
-static const struct sb_policy policy = {
+ * job directories and the status file are the scheduler's own.
+ * Landlock (rules set in main): read, write, create and remove below the
+ * base directory and in the status file's directory, read the config
+ * file, append to and create files in the log file's directory (a
+ * rotated log is reopened); nothing else, no TCP. */
+static struct sb_policy policy = {
     .name = "backy-sched",
     .groups = SB_BASE | SB_WRITE | SB_POLL,
     .extra = NULL,
@@ -948,6 +952,17 @@ int main(int argc, char **argv)
     if (sfd < 0)
         bk_die_errno("signalfd");
 
+    char *ldir = cli.logfile ? bk_abspath(cli.logfile) : NULL;
+    if (ldir)
+        *strrchr(ldir, '/') = '\0';
+    const struct sb_fs_rule fs[] = {
+        { conf.base_dir, -1, SB_FS_RW },
+        { NULL, status_dirfd, SB_FS_RW },
+        { config_path, -1, SB_FS_READ_FILE },
+        { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
+        { NULL, -1, 0 },
+    };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     double now = now_real();

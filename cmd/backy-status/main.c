@@ -27,8 +27,9 @@ static const char usage[] =
     "the sum of bytes written.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
-/* Reads the job directory; cannot open anything for writing. */
-static const struct sb_policy policy = {
+/* Reads the job directory; cannot open anything for writing, and (Landlock)
+ * cannot open anything outside the job directory. */
+static struct sb_policy policy = {
     .name = "backy-status",
     .groups = SB_BASE | SB_RDONLY,
 };
@@ -97,6 +98,8 @@ int main(int argc, char **argv)
     bk_cli_log(&cli, 1);
     log_no_reopen();
     char *dir = bk_cli_jobdir(&cli);
+    const struct sb_fs_rule fs[] = { { dir, -1, SB_FS_READ | SB_FS_OPTIONAL }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     char err[2048];

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -626,8 +627,15 @@ int main(int argc, char **argv)
 
     /* the sandbox may not reopen a rotated log: keep the descriptor */
     log_no_reopen();
+    /* Landlock: only files of the status file's directory can be read
+     * (the scheduler replaces the file, so the rule is on the directory);
+     * nothing can be listed, written or created, no TCP bind or connect. */
+    char *sdir = bk_strdup(status_path);
+    const struct sb_fs_rule fs[] = { { dirname(sdir), -1, SB_FS_READ_FILE | SB_FS_OPTIONAL },
+                                     { NULL, -1, 0 } };
     struct sb_policy policy = policy_tmpl;
     policy.run_as_user = user;
+    policy.fs = fs;
     sandbox_enter(&policy);
     (void)have_conf;
 

@@ -39,8 +39,8 @@ static const char usage[] =
     "error occurred, 2 a revision has no sums (cannot be verified), none damaged.\n";
 
 /* Reads images and sums; writes only ID.rev (atomic rename) under the job
- * lock. */
-static const struct sb_policy policy = {
+ * lock, and (Landlock) cannot open anything outside the job directory. */
+static struct sb_policy policy = {
     .name = "backy-verify",
     .groups = SB_BASE | SB_WRITE,
 };
@@ -260,6 +260,8 @@ int main(int argc, char **argv)
     unsigned char *buf = bk_big_alloc(64u * 1024 * 1024);   /* the largest block size */
     if (!buf)
         bk_die_errno("cannot allocate buffer");
+    const struct sb_fs_rule fs[] = { { dir, -1, SB_FS_RW | SB_FS_OPTIONAL }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     char err[2048];
