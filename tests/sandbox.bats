@@ -13,9 +13,9 @@ EXPECTED="backy-init backy-backup backy-find backy-restore backy-status backy-sc
 OPTIONAL="backy-verify"
 
 # tools that must not open anything for writing, and tools that may
-READONLY_TOOLS="backy-find backy-status backy-check"
+READONLY_TOOLS="backy-find backy-status backy-check backy-restore"
 # (backy-verify rewrites ID.rev with its result)
-WRITER_TOOLS="backy-init backy-backup backy-restore backy-forget backy-tags backy-expire backy-verify"
+WRITER_TOOLS="backy-init backy-backup backy-forget backy-tags backy-expire backy-verify"
 # replication (doc/replication.md); backy-push starts ssh and the tools, so
 # it has tests of its own below instead of the socket/execve/PROT_EXEC ones
 EXPECTED="$EXPECTED backy-send backy-receive backy-revisions"
@@ -237,7 +237,7 @@ $t: probe $p: status $status, want $SIGSYS_STATUS: $output"
     check_missing
 }
 
-@test "sandbox: find, status and check cannot open a file for writing" {
+@test "sandbox: find, status, check and restore cannot open a file for writing" {
     local t p errs=""
     for t in $READONLY_TOOLS; do
         [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
@@ -254,7 +254,7 @@ $t: probe $p created $T/probe-$t"
     check_missing
 }
 
-@test "sandbox: init, backup, restore, forget, tags, expire and verify may open files for writing" {
+@test "sandbox: init, backup, forget, tags, expire and verify may open files for writing (seccomp; Landlock decides where)" {
     local t errs=""
     for t in $WRITER_TOOLS; do
         [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
@@ -444,4 +444,195 @@ trap_workflow() {
     assert_success
     assert_files_equal "$mnt/src.img" "$mnt/pushed/$(basename "$(readlink "$j/last")")"
     unset BACKY_SECCOMP
+
+# ---- Landlock: what each tool can still reach ---------------------------
+
+# fs_probe TOOL PROBE PATH: run TOOL with an fs-* probe on PATH; sets
+# status and output ("ok", "failed ERRNO", or killed: 159).
+fs_probe() {
+    local t=$1 p=$2 path=$3
+    # shellcheck disable=SC2046
+    run env BACKY_SANDBOX_PROBE="$p" BACKY_SANDBOX_PROBE_PATH="$path" \
+        "$BACKY_BIN/$t" $(tool_args "$t")
+}
+
+# expect_fs TOOL PROBE PATH WANT: WANT is ok, EACCES (the call fails with
+# it), or killed (the seccomp filter kills the tool); appends to errs.
+expect_fs() {
+    local t=$1 p=$2 path=$3 want=$4 got
+    fs_probe "$t" "$p" "$path"
+    case $status in
+        0) got=ok ;;
+        3) got=${output##*failed } ;;
+        "$SIGSYS_STATUS") got=killed ;;
+        *) got="status $status: $output" ;;
+    esac
+    [ "$got" = "$want" ] || errs="$errs
+$t: $p $path: $got, want $want"
+}
+
+# A root-owned area outside every tool's own: a directory, a file in it,
+# a world-readable file, a "root binary".
+outside_area() {
+    mkdir -p "$T/outside"
+    echo secret >"$T/outside/file"
+    chmod 0644 "$T/outside/file"
+    cp "$BACKY_BIN/backy-find" "$T/outside/rootbin"
+    chmod 0755 "$T/outside/rootbin"
+}
+
+@test "sandbox: init and backup cannot create, write, chmod or unlink outside their directory, nor read /etc/shadow" {
+    require_root_or_skip
+    [ -r /etc/shadow ] || skip "no /etc/shadow"
+    outside_area
+    local t errs=""
+    for t in backy-init backy-backup; do
+        expect_fs "$t" fs-create "$T/outside/new" EACCES
+        expect_fs "$t" fs-write "$T/outside/file" EACCES
+        expect_fs "$t" fs-unlink "$T/outside/file" EACCES
+        expect_fs "$t" fs-mkdir "$T/outside/dir" EACCES
+        expect_fs "$t" fs-fchmod "$T/outside/rootbin" EACCES
+        expect_fs "$t" fs-chmod "$T/outside/rootbin" killed
+        expect_fs "$t" fs-read /etc/shadow EACCES
+        expect_fs "$t" fs-read "$T/outside/file" EACCES
+    done
+    [ ! -e "$T/outside/new" ] && [ ! -e "$T/outside/dir" ] || errs="$errs
+something was created in $T/outside"
+    [ -f "$T/outside/file" ] || errs="$errs
+$T/outside/file was removed"
+    [ "$(stat -c %a "$T/outside/rootbin")" = 755 ] || errs="$errs
+$T/outside/rootbin changed its mode"
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+}
+
+@test "sandbox: init and backup still work in their own directory" {
+    require_root_or_skip
+    local errs=""
+    expect_fs backy-backup fs-create "$T/job/probe-file" ok
+    expect_fs backy-backup fs-write "$T/job/probe-file" ok
+    expect_fs backy-backup fs-fchmod "$T/job/probe-file" ok
+    expect_fs backy-backup fs-unlink "$T/job/probe-file" ok
+    expect_fs backy-backup fs-mkdir "$T/job/probe-dir" ok
+    expect_fs backy-backup fs-read "$T/job/config" ok
+    expect_fs backy-init fs-create "$T/newjob/probe-file" ok
+    rm -rf "$T/newjob"
+    expect_fs backy-init fs-read "$T/job/config" EACCES
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+}
+
+@test "sandbox: find, status, verify, check and restore read only their job directory (or config and status file)" {
+    require_root_or_skip
+    [ -r /etc/shadow ] || skip "no /etc/shadow"
+    outside_area
+    echo '{}' >"$T/srv/status"
+    local t errs=""
+    for t in backy-find backy-status backy-verify backy-check backy-restore; do
+        [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
+        expect_fs "$t" fs-read /etc/shadow EACCES
+        expect_fs "$t" fs-read "$T/outside/file" EACCES
+        expect_fs "$t" fs-fchmod "$T/outside/rootbin" EACCES
+        expect_fs "$t" fs-chmod "$T/outside/rootbin" killed
+        expect_fs "$t" fs-create "$T/outside/new" killed
+        expect_fs "$t" fs-unlink "$T/outside/file" killed
+        case $t in
+            backy-check)
+                expect_fs "$t" fs-read "$T/srv/status" ok
+                expect_fs "$t" fs-read "$T/job/config" EACCES ;;
+            *)
+                expect_fs "$t" fs-read "$T/job/config" ok
+                expect_fs "$t" fs-read "$T/srv/status" EACCES ;;
+        esac
+    done
+    [ "$(stat -c %a "$T/outside/rootbin")" = 755 ] || errs="$errs
+$T/outside/rootbin changed its mode"
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+    check_missing
+}
+
+@test "sandbox: backy-telnetd reads the status file and nothing else, not even world-readable files" {
+    require_root_or_skip
+    outside_area
+    echo '{}' >"$T/srv/status"
+    chmod 0755 "$T" "$T/srv"    # the status file is reachable for nobody
+    local errs=""
+    expect_fs backy-telnetd fs-read "$T/srv/status" ok
+    expect_fs backy-telnetd fs-read "$T/outside/file" EACCES
+    expect_fs backy-telnetd fs-read /etc/passwd EACCES
+    expect_fs backy-telnetd fs-read "$T/job/config" EACCES
+    expect_fs backy-telnetd fs-create "$T/srv/new" killed
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+}
+
+@test "sandbox: the scheduler writes below its base directory and status file, nothing else" {
+    require_root_or_skip
+    [ -r /etc/shadow ] || skip "no /etc/shadow"
+    outside_area
+    local errs=""
+    expect_fs backy-sched fs-create "$T/srv/probe-file" ok
+    expect_fs backy-sched fs-unlink "$T/srv/probe-file" ok
+    expect_fs backy-sched fs-read "$T/backy.conf" ok
+    expect_fs backy-sched fs-create "$T/outside/new" EACCES
+    expect_fs backy-sched fs-unlink "$T/outside/file" EACCES
+    expect_fs backy-sched fs-fchmod "$T/outside/rootbin" EACCES
+    expect_fs backy-sched fs-chmod "$T/outside/rootbin" killed
+    expect_fs backy-sched fs-read /etc/shadow EACCES
+    expect_fs backy-sched fs-read "$T/job/config" EACCES
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+}
+
+# ---- the policies as data ------------------------------------------------
+
+# policy_listing TOOL: the tool's effective policy, with the paths of this
+# run replaced by T and BIN
+policy_listing() {
+    local t=$1 name=${2:-$1}
+    # shellcheck disable=SC2046
+    BACKY_SANDBOX_PRINT=$name "$BACKY_BIN/$t" $(tool_args "$t") |
+        sed -n -e "s|$BACKY_BIN|BIN|g" -e "s|$T|T|g" -e '/^policy: /,$p'   # not log lines
+}
+
+@test "sandbox: every tool declares its Landlock rules" {
+    local t errs=""
+    for t in $(tool_list); do
+        [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
+        policy_listing "$t" 1 >"$T/$t.policy" || errs="$errs
+$t: no policy listing"
+        grep -q '^policy: ' "$T/$t.policy" || errs="$errs
+$t: no policy listing: $(cat "$T/$t.policy")"
+        ! grep -q 'NO RULES DECLARED' "$T/$t.policy" || errs="$errs
+$t: declares no Landlock rules (struct sb_policy .fs)"
+    done
+    policy_listing backy-sched backy-sched-launcher >"$T/launcher.policy"
+    grep -q '^policy: backy-sched-launcher$' "$T/launcher.policy" || errs="$errs
+launcher: no policy listing"
+    ! grep -q 'NO RULES DECLARED' "$T/launcher.policy" || errs="$errs
+launcher: declares no Landlock rules"
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+    check_missing
+}
+
+# BACKY_POLICY_UPDATE=1 rewrites the listings instead of comparing.
+@test "sandbox: each tool's effective policy is the one committed in tests/fixtures/policy/" {
+    local t name errs="" dir=$BACKY_ROOT/tests/fixtures/policy
+    for t in $(tool_list) launcher; do
+        name=$t
+        if [ "$t" = launcher ]; then
+            policy_listing backy-sched backy-sched-launcher >"$T/$t.policy"
+            name=backy-sched-launcher
+        else
+            [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
+            policy_listing "$t" >"$T/$t.policy"
+        fi
+        if [ "${BACKY_POLICY_UPDATE:-0}" = 1 ]; then
+            cp "$T/$t.policy" "$dir/$name.txt"
+            continue
+        fi
+        [ -f "$dir/$name.txt" ] || { errs="$errs
+$name: no listing $dir/$name.txt (BACKY_POLICY_UPDATE=1 writes it)"; continue; }
+        diff -u "$dir/$name.txt" "$T/$t.policy" >"$T/$t.diff" || errs="$errs
+$name: policy differs from $dir/$name.txt (BACKY_POLICY_UPDATE=1 after review):
+$(cat "$T/$t.diff")"
+    done
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+    check_missing
 }
