@@ -1,11 +1,11 @@
-/* sandbox.c - no_new_privs, user switch, capability drop and a libseccomp
- * allowlist, applied in this order (see sandbox.h).
+/* sandbox.c - no_new_privs, user switch, capability drop, Landlock and a
+ * libseccomp allowlist, applied in this order (see sandbox.h).
  *
  * Syscalls are listed by name and resolved with libseccomp, so a name the
  * architecture does not have (open, creat on arm64) is skipped instead of
- * needing an #ifdef per entry. Argument checks sit where they decide
- * something: openat flags for read-only tools, ioctl numbers, socket
- * domains, PROT_EXEC, clone flags. */
+ * needing an #ifdef per entry. Argument checks are rows of arg_rows[]:
+ * openat flags for read-only tools, ioctl, fcntl, socket domains, socket
+ * options, PROT_EXEC, clone flags. */
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
@@ -681,15 +681,18 @@ struct ll_path_beneath {
 const struct sb_fs_rule sb_fs_nothing[] = { { NULL, -1, 0 } };
 
 /* The Landlock ABI of the running kernel; 0: none (not built in, or
- * disabled at boot). BACKY_LANDLOCK_ABI (tests) caps it lower. */
+ * disabled at boot). In debug builds BACKY_LANDLOCK_ABI caps it lower, to
+ * test older ABIs and the warning; releases have no such switch. */
 static int ll_abi(void)
 {
     long v = syscall(__NR_landlock_create_ruleset, NULL, 0, LL_VERSION);
     if (v < 0)
         return 0;
+#ifdef BACKY_DEBUG
     const char *cap = getenv("BACKY_LANDLOCK_ABI");
     if (cap && *cap && atoi(cap) >= 0 && atoi(cap) < v)
         v = atoi(cap);
+#endif
     return (int)v;
 }
 
@@ -750,7 +753,18 @@ static struct {
 } ll_rules[LL_MAX_RULES];
 static int ll_nrules;
 
-static void ll_extra(const char *path, unsigned access);
+#ifdef BACKY_SANITIZE
+static void ll_extra(const char *path, unsigned access)
+{
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd >= 0 && ll_nrules < LL_MAX_RULES) {
+        ll_rules[ll_nrules].fd = fd;
+        ll_rules[ll_nrules].own = 1;
+        ll_rules[ll_nrules].access = access;
+        ll_nrules++;
+    }
+}
+#endif
 
 static void ll_open_rules(const struct sb_policy *p)
 {
@@ -783,18 +797,6 @@ static void ll_open_rules(const struct sb_policy *p)
     /* ASan and LSan read /proc/self/maps; never in releases */
     ll_extra("/proc", SB_FS_READ);
 #endif
-    (void)ll_extra;
-}
-
-static void ll_extra(const char *path, unsigned access)
-{
-    int fd = open(path, O_PATH | O_CLOEXEC);
-    if (fd >= 0 && ll_nrules < LL_MAX_RULES) {
-        ll_rules[ll_nrules].fd = fd;
-        ll_rules[ll_nrules].own = 1;
-        ll_rules[ll_nrules].access = access;
-        ll_nrules++;
-    }
 }
 
 static void landlock_apply(const struct sb_policy *p)

@@ -8,16 +8,21 @@
  *   3. drop every capability not in keep_caps from the effective,
  *      permitted, inheritable, ambient and bounding sets (capset is skipped
  *      when it would change nothing)
- *   4. load the seccomp allowlist (default: kill the process), synchronised
+ *   4. Landlock: the file-system rules of the policy (.fs), every right of
+ *      the kernel's ABI handled; TCP and scoping as described at .fs
+ *   5. load the seccomp allowlist (default: kill the process), synchronised
  *      over all threads (TSYNC) so library threads are covered too.
+ * Steps 1-4 need a process with exactly one thread (capabilities and the
+ * Landlock domain are per thread, inherited by later threads).
  * A tool's policy is a short table in its own main.c: named syscall groups
- * plus extra syscalls. SB_BASE is always included. Failure at any step is
- * fatal: "PROG: error: sandbox: WHAT: reason", exit 1.
+ * plus extra syscalls, and its Landlock rules. SB_BASE is always included.
+ * Failure at any step is fatal: "PROG: error: sandbox: WHAT: reason", exit 1.
  *
  * Debugging: BACKY_SECCOMP=trap makes a forbidden syscall print
  * "PROG: sandbox: forbidden syscall NAME (NR)" and exit 159 instead of a
- * silent kill; BACKY_SECCOMP=log lets it through and the kernel logs it
- * (audit). Nothing else relaxes the filter.
+ * silent kill; BACKY_SECCOMP=log (debug builds only: make DEBUG=1) lets it
+ * through and the kernel logs it (audit). Nothing else relaxes the filter.
+ * BACKY_SANDBOX_PRINT=1 prints the effective policy and exits 0.
  *
  * Test hook: BACKY_SANDBOX_PROBE is honoured at the very end of
  * sandbox_enter, after the filter is loaded, so it can only make the
@@ -35,7 +40,11 @@
  *   any other syscall name (ptrace, mount, execve, ...): that syscall with
  *                  all arguments zero.
  * If the filter allows the call the tool prints "allowed" on stdout and
- * exits 0, otherwise it is killed by SIGSYS (exit status 159 in a shell). */
+ * exits 0, otherwise it is killed by SIGSYS (exit status 159 in a shell).
+ *   fs-create, fs-write, fs-read, fs-chmod, fs-fchmod, fs-unlink, fs-mkdir
+ *                  on BACKY_SANDBOX_PROBE_PATH (see doc/sandbox.md): print
+ *                  "ok" and exit 0, or "failed ERRNO" and exit 3 (Landlock
+ *                  answers EACCES); a call the filter forbids kills. */
 #ifndef BACKY_SANDBOX_H
 #define BACKY_SANDBOX_H
 

@@ -24,11 +24,13 @@
 #include <linux/fs.h>
 
 #include <seccomp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include "backy/sandbox.h"
 
-#define NTESTS 41
+#define NTESTS 44
 
 /* ASan/LSan need ptrace, clone, PROT_EXEC...: their bans are not tested there */
 #ifdef BACKY_SANITIZE
@@ -430,6 +432,34 @@ static int run_fs(unsigned groups, int (*fn)(void))
     return st;
 }
 
+/* Landlock TCP: a socket made before the sandbox, connect allowed by the
+ * filter (extra); the Landlock domain refuses it unless the policy is a
+ * network client. */
+static int tcp_port;
+static int run_connect(unsigned groups)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            _exit(20);
+        static const int extra[] = { __NR_connect, -1 };
+        struct sb_policy p = { "test_sandbox", groups, extra, 0, NULL, sb_fs_nothing };
+        sandbox_enter(&p);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        if (connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+            _exit(0);
+        _exit(errno == EACCES ? 13 : 21);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 int main(void)
 {
     int root = geteuid() == 0;
@@ -592,6 +622,62 @@ int main(void)
         unlink(outside);
         rmdir(dir);
     }
+
+    {
+        int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t al = sizeof a;
+        if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) < 0 || listen(ls, 8) < 0 ||
+            getsockname(ls, (struct sockaddr *)&a, &al) < 0)
+            abort();
+        tcp_port = ntohs(a.sin_port);
+        st = run_connect(RO);
+        result(exited(st, 13), "Landlock: TCP connect refused (EACCES) to a tool that is no network client");
+        st = run_connect(RO | SB_NET_CLIENT);
+        result(exited(st, 0), "Landlock: TCP connect allowed to a network client");
+        close(ls);
+    }
+
+#ifdef BACKY_DEBUG
+    /* a kernel without Landlock: one warning, the rest of the sandbox */
+    setenv("BACKY_LANDLOCK_ABI", "0", 1);
+    {
+        char dir[300], outside[320];
+        snprintf(dir, sizeof dir, "%s.d", scratch);
+        snprintf(outside, sizeof outside, "%s.out", scratch);
+        mkdir(dir, 0700);
+        ll_dir = dir;
+        ll_outside = outside;
+        int pfd[2];
+        if (pipe(pfd) < 0)
+            abort();
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            dup2(pfd[1], 1);
+            dup2(pfd[1], 2);
+            struct sb_fs_rule rules[] = { { dir, -1, SB_FS_READ }, { NULL, -1, 0 } };
+            struct sb_policy p = { "test_sandbox", RW, NULL, 0, NULL, rules };
+            sandbox_enter(&p);
+            int fd = open(outside, O_WRONLY | O_CREAT, 0600);
+            _exit(fd >= 0 ? 0 : 1);
+        }
+        close(pfd[1]);
+        char buf[512] = "";
+        ssize_t n = read(pfd[0], buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        close(pfd[0]);
+        waitpid(pid, &st, 0);
+        result(exited(st, 0) && strstr(buf, "Landlock is not available") != NULL &&
+                   strstr(strstr(buf, "Landlock is not available") + 1, "Landlock") == NULL,
+               "without Landlock: one warning, files not confined (debug build)");
+        unlink(outside);
+        rmdir(dir);
+    }
+    unsetenv("BACKY_LANDLOCK_ABI");
+#else
+    skip("without Landlock: one warning", "BACKY_LANDLOCK_ABI needs a debug build");
+#endif
 
     st = run(RO, 0, NULL, NULL, c_abort, NULL, 0);
     result(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "abort() raises SIGABRT (tgkill to itself allowed)");
