@@ -91,6 +91,8 @@ long_job() {
     one_job
     local p
     for p in fork clone execve socket mmap-exec ptrace kill; do
+        # the previous probe's launcher (holding the lock) ends on its own
+        wait_for 10 sh -c "! pgrep -f '[b]acky-sched -c $T/backy.conf'"
         : >"$T/sched.out"
         BACKY_SANDBOX_PROBE=$p "$BACKY_BIN/backy-sched" -c "$T/backy.conf" >"$T/sched.out" 2>&1 3>&- &
         local pid=$!

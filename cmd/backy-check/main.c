@@ -15,6 +15,7 @@
  * short status-interval from making the check flap. */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +44,7 @@ static const char usage[] =
     "Prints one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
 /* Reads the config (before the sandbox) and the status file; Landlock
- * refuses every other file. */
+ * refuses every file outside the status file's directory. */
 static struct sb_policy policy = {
     .name = "backy-check",
     .groups = SB_BASE | SB_RDONLY,
@@ -120,7 +121,10 @@ int main(int argc, char **argv)
     struct bk_mainconf conf;
     if (mainconf_load(config, &conf, err, sizeof err) < 0)
         result(EXIT_UNKNOWN, "cannot read config: %s", err);
-    const struct sb_fs_rule fs[] = { { conf.status_file, -1, SB_FS_READ_FILE | SB_FS_OPTIONAL },
+    /* the scheduler replaces the status file by rename (a new inode at any
+     * moment): the rule is on its directory, files only, no listing */
+    char *sdir = bk_strdup(conf.status_file);
+    const struct sb_fs_rule fs[] = { { dirname(sdir), -1, SB_FS_READ_FILE | SB_FS_OPTIONAL },
                                      { NULL, -1, 0 } };
     policy.fs = fs;
     sandbox_enter(&policy);
