@@ -25,7 +25,7 @@ endif
 
 # DEBUG=1: a debug build; only there BACKY_SECCOMP=log lets forbidden calls pass.
 ifeq ($(DEBUG),1)
-CFLAGS  += -DBACKY_DEBUG=1
+BACKY_CFLAGS += -DBACKY_DEBUG=1
 endif
 
 B       := build
