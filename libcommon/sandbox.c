@@ -778,7 +778,10 @@ static void ll_open_rules(const struct sb_policy *p)
         if (r->path) {
             fd = open(r->path, O_PATH | O_CLOEXEC);
             if (fd < 0) {
-                if (errno == ENOENT && (r->access & SB_FS_OPTIONAL))
+                /* an optional path that is missing or out of reach: no
+                 * rule, so opening it later fails as it would have */
+                if ((errno == ENOENT || errno == EACCES || errno == ENOTDIR) &&
+                    (r->access & SB_FS_OPTIONAL))
                     continue;
                 char what[PATH_MAX + 64];
                 snprintf(what, sizeof what, "landlock: cannot open %s", r->path);

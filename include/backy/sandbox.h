@@ -85,7 +85,8 @@ enum sb_fs_access {
     SB_FS_IOCTL    = 1u << 4,  /* ioctl on device files opened later */
     SB_FS_MAKE_FILE= 1u << 5,  /* create regular files (in a directory; no removing) */
     SB_FS_READ_FILE= 1u << 6,  /* read files, without listing directories */
-    SB_FS_OPTIONAL = 1u << 7,  /* a missing path skips the rule instead of failing */
+    SB_FS_OPTIONAL = 1u << 7,  /* a missing (or unreachable) path skips the rule
+                                  instead of failing */
 };
 #define SB_FS_RW (SB_FS_READ | SB_FS_WRITE | SB_FS_CREATE)
 
