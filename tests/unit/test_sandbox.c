@@ -30,7 +30,7 @@
 
 #include "backy/sandbox.h"
 
-#define NTESTS 44
+#define NTESTS 45
 
 /* ASan/LSan need ptrace, clone, PROT_EXEC...: their bans are not tested there */
 #ifdef BACKY_SANITIZE
@@ -460,6 +460,30 @@ static int run_connect(unsigned groups)
     return st;
 }
 
+/* Landlock signal scope: kill is allowed by the filter (SB_PROC), the
+ * parent is outside the child's domain */
+static int c_kill_parent(void)
+{
+    if (kill(getppid(), 0) == 0)
+        return 10;
+    return errno == EPERM ? 0 : 11;
+}
+static int run_scoped(void)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        struct sb_policy p = { "test_sandbox", SB_BASE | SB_PROC, NULL, 0, NULL, sb_fs_nothing };
+        sandbox_enter(&p);
+        _exit(c_kill_parent());
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 int main(void)
 {
     int root = geteuid() == 0;
@@ -637,6 +661,9 @@ int main(void)
         result(exited(st, 0), "Landlock: TCP connect allowed to a network client");
         close(ls);
     }
+
+    st = run_scoped();
+    result(exited(st, 0), "Landlock scope: no signal to a process outside the domain (EPERM)");
 
 #ifdef BACKY_DEBUG
     /* a kernel without Landlock: one warning, the rest of the sandbox */
