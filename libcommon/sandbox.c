@@ -625,6 +625,12 @@ static void load_filter(const struct sb_policy *p)
         if (rc < 0 && rc != -EEXIST)
             sb_die("seccomp_rule_add (extra)", -rc);
     }
+    for (const struct sb_arg_eq *a = p->extra_if; a && a->call; a++) {
+        struct scmp_arg_cmp c[2] = { SCMP_CMP((unsigned)a->arg, SCMP_CMP_EQ, a->value),
+                                     SCMP_CMP((unsigned)(a->arg2 < 0 ? 0 : a->arg2), SCMP_CMP_EQ,
+                                              a->value2) };
+        rule(ctx, SCMP_ACT_ALLOW, a->call, a->arg2 >= 0 ? 2 : 1, c);
+    }
 
     if ((rc = seccomp_load(ctx)) < 0)
         sb_die("seccomp_load", rc == -ESRCH ? ESRCH : -rc);
@@ -736,6 +742,8 @@ static uint64_t ll_access(unsigned a)
              LL_FS_MAKE_SYM | LL_FS_REFER;
     if (a & SB_FS_MAKE_FILE)
         r |= LL_FS_MAKE_REG;
+    if (a & SB_FS_REMOVE)
+        r |= LL_FS_REMOVE_FILE;
     if (a & SB_FS_EXEC)
         r |= LL_FS_EXECUTE;
     if (a & SB_FS_IOCTL)
@@ -864,6 +872,7 @@ static void print_access(FILE *f, unsigned a)
     } n[] = {
         { SB_FS_READ, "read" }, { SB_FS_READ_FILE, "read-files" }, { SB_FS_WRITE, "write" },
         { SB_FS_CREATE, "create-remove" }, { SB_FS_MAKE_FILE, "create-files" },
+        { SB_FS_REMOVE, "remove-files" },
         { SB_FS_EXEC, "execute" }, { SB_FS_IOCTL, "ioctl-dev" },
         { SB_FS_OPTIONAL, "optional" },
     };
@@ -966,6 +975,12 @@ static void print_policy(const struct sb_policy *p, FILE *f)
         char *nm = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, *x);
         fprintf(f, "allow %s (extra)\n", nm ? nm : "?");
         free(nm);
+    }
+    for (const struct sb_arg_eq *a = p->extra_if; a && a->call; a++) {
+        fprintf(f, "allow %s if arg%d == %llu", a->call, a->arg, (unsigned long long)a->value);
+        if (a->arg2 >= 0)
+            fprintf(f, " and arg%d == %llu", a->arg2, (unsigned long long)a->value2);
+        fprintf(f, " (extra, run time)\n");
     }
     fprintf(f, "everything else: kills the process\n");
 }

@@ -47,8 +47,10 @@ static const char usage[] =
 
 /* Both files are open before the sandbox: the copy writes, resizes and
  * syncs the target and clones into it through its descriptor (SB_FDWRITE);
- * nothing can be opened for writing, created or removed afterwards, and
- * (Landlock) nothing opened outside the job directory. */
+ * nothing can be opened for writing or created afterwards. To take back a
+ * target file it created (target_undo) it may unlinkat files relative to
+ * that file's directory descriptor only (seccomp), below that directory
+ * only (Landlock); nothing outside the job directory can be opened. */
 static struct sb_policy policy = {
     .name = "backy-restore",
     .groups = SB_BASE | SB_RDONLY | SB_FDWRITE | SB_BLOCKDEV,
@@ -132,10 +134,18 @@ int main(int argc, char **argv)
     struct target t = {0};
     target_open(target, force, &jd, &t);
     log_no_reopen();
-    const struct sb_fs_rule fs[] = { { NULL, st.dirfd, SB_FS_READ },
-                                     { NULL, to_stdout ? -1 : dst, SB_FS_WRITE },
-                                     { NULL, -1, 0 } };
+    const struct sb_fs_rule fs[] = {
+        { NULL, st.dirfd, SB_FS_READ },
+        { NULL, t.kind == T_STDOUT ? -1 : t.fd, SB_FS_WRITE },
+        { NULL, t.kind == T_CREATED ? t.pdir : -1, SB_FS_REMOVE },
+        { NULL, -1, 0 },
+    };
+    const struct sb_arg_eq undo[] = {
+        { t.kind == T_CREATED ? "unlinkat" : NULL, 0, (uint64_t)t.pdir, 2, 0 },  /* files only */
+        { NULL, 0, 0, -1, 0 },
+    };
     policy.fs = fs;
+    policy.extra_if = undo;
     sandbox_enter(&policy);
 
     if (no_verify)

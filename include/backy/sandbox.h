@@ -87,6 +87,7 @@ enum sb_fs_access {
     SB_FS_READ_FILE= 1u << 6,  /* read files, without listing directories */
     SB_FS_OPTIONAL = 1u << 7,  /* a missing (or unreachable) path skips the rule
                                   instead of failing */
+    SB_FS_REMOVE   = 1u << 8,  /* remove files (in a directory; nothing else) */
 };
 #define SB_FS_RW (SB_FS_READ | SB_FS_WRITE | SB_FS_CREATE)
 
@@ -97,6 +98,17 @@ struct sb_fs_rule {
     const char *path;
     int fd;
     unsigned access;             /* enum sb_fs_access bits */
+};
+
+/* A syscall allowed only when its arguments equal values known at run
+ * time (a descriptor): CALL with argument ARG == VALUE, and ARG2 == VALUE2
+ * when arg2 >= 0. A list ends with call NULL. */
+struct sb_arg_eq {
+    const char *call;
+    int arg;
+    uint64_t value;
+    int arg2;
+    uint64_t value2;
 };
 
 /* A rule list granting nothing: the tool opens no file after its sandbox. */
@@ -114,6 +126,7 @@ struct sb_policy {
      * connect are refused unless the groups include SB_NET_CLIENT
      * (connect and bind) or SB_PROC (children may need both). */
     const struct sb_fs_rule *fs;
+    const struct sb_arg_eq *extra_if;  /* optional: run-time argument rules */
 };
 
 /* Enter the sandbox; on any failure prints an error and exits 1.
