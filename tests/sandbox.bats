@@ -481,12 +481,13 @@ outside_area() {
     chmod 0755 "$T/outside/rootbin"
 }
 
-@test "sandbox: init and backup cannot create, write, chmod or unlink outside their directory, nor read /etc/shadow" {
+@test "sandbox: init, backup, forget, tags, expire cannot create, write, chmod or unlink outside their directory, nor read /etc/shadow" {
     require_root_or_skip
     [ -r /etc/shadow ] || skip "no /etc/shadow"
     outside_area
     local t errs=""
-    for t in backy-init backy-backup; do
+    for t in backy-init backy-backup backy-forget backy-tags backy-expire; do
+        [ -x "$BACKY_BIN/$t" ] || { note_missing "$t"; continue; }
         expect_fs "$t" fs-create "$T/outside/new" EACCES
         expect_fs "$t" fs-write "$T/outside/file" EACCES
         expect_fs "$t" fs-unlink "$T/outside/file" EACCES
@@ -503,9 +504,10 @@ $T/outside/file was removed"
     [ "$(stat -c %a "$T/outside/rootbin")" = 755 ] || errs="$errs
 $T/outside/rootbin changed its mode"
     [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+    check_missing
 }
 
-@test "sandbox: init and backup still work in their own directory" {
+@test "sandbox: init, backup, forget, tags, expire still work in their own directory" {
     require_root_or_skip
     local errs=""
     expect_fs backy-backup fs-create "$T/job/probe-file" ok
@@ -517,6 +519,16 @@ $T/outside/rootbin changed its mode"
     expect_fs backy-init fs-create "$T/newjob/probe-file" ok
     rm -rf "$T/newjob"
     expect_fs backy-init fs-read "$T/job/config" EACCES
+    local t
+    for t in backy-forget backy-tags; do
+        expect_fs "$t" fs-create "$T/job/probe-$t" ok
+        expect_fs "$t" fs-unlink "$T/job/probe-$t" ok
+        expect_fs "$t" fs-read "$T/backy.conf" EACCES
+    done
+    mkdir -p "$T/srv/test01"
+    expect_fs backy-expire fs-create "$T/srv/test01/probe-file" ok
+    expect_fs backy-expire fs-unlink "$T/srv/test01/probe-file" ok
+    expect_fs backy-expire fs-read "$T/job/config" EACCES
     [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
 }
 

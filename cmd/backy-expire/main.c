@@ -44,8 +44,9 @@ static const char usage[] =
     "Exit status: 0 on success (skipped busy jobs included), 1 when a job could\n"
     "not be expired (the other jobs are still done) or on bad input.\n";
 
-/* Rewrites .rev files and removes revisions in job directories. */
-static const struct sb_policy policy = {
+/* Rewrites .rev files and removes revisions in job directories; Landlock:
+ * below the base directory only (the config is read before). */
+static struct sb_policy policy = {
     .name = "backy-expire",
     .groups = SB_BASE | SB_WRITE,
 };
@@ -172,12 +173,15 @@ int main(int argc, char **argv)
     }
     /* stdout carries the report: log lines go to stderr unless -l */
     bk_cli_log(&cli, 1);
-    sandbox_enter(&policy);
 
     char err[2048];
     struct bk_mainconf conf;
     if (mainconf_load(config, &conf, err, sizeof err) < 0)
         bk_die("cannot read config: %s", err);
+    const struct sb_fs_rule fs[] = { { conf.base_dir, -1, SB_FS_RW | SB_FS_OPTIONAL },
+                                     { NULL, -1, 0 } };
+    policy.fs = fs;
+    sandbox_enter(&policy);
     /* named jobs: all checked before any is touched */
     for (int i = optind; i < argc; i++)
         if (!mainconf_job(&conf, argv[i]))

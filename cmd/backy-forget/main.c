@@ -36,7 +36,7 @@ static const char usage[] =
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Removes files and replaces the last links in the job directory. */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-forget",
     .groups = SB_BASE | SB_WRITE,
 };
@@ -105,6 +105,9 @@ int main(int argc, char **argv)
         bk_die("job is busy (a backup is running): %s/config is locked; nothing removed, try again later", dir);
     if (lockfd < 0)
         bk_die_errno("cannot lock job configuration: %s/config", dir);
+    /* Landlock: the job directory only */
+    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_RW }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     char err[2048];

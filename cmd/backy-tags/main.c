@@ -41,7 +41,7 @@ static const char usage[] =
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Rewrites ID.rev (temp file, chmod, rename) in the job directory. */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-tags",
     .groups = SB_BASE | SB_WRITE,
 };
@@ -97,6 +97,9 @@ int main(int argc, char **argv)
         bk_die("job is busy (a backup is running): %s/config is locked; nothing changed, try again later", dir);
     if (lockfd < 0)
         bk_die_errno("cannot lock job configuration: %s/config", dir);
+    /* Landlock: the job directory only */
+    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_RW }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     struct bk_store st;
