@@ -444,6 +444,7 @@ trap_workflow() {
     assert_success
     assert_files_equal "$mnt/src.img" "$mnt/pushed/$(basename "$(readlink "$j/last")")"
     unset BACKY_SECCOMP
+}
 
 # ---- Landlock: what each tool can still reach ---------------------------
 

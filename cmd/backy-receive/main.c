@@ -50,7 +50,7 @@ static const char usage[] =
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Writes inside the job directory, reads stdin. */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-receive",
     .groups = SB_BASE | SB_WRITE,
 };
@@ -280,6 +280,9 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Landlock: the job directory only */
+    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_RW }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     char err[2048];
@@ -411,7 +414,7 @@ int main(int argc, char **argv)
     if (rev_save(dirfd, &nrev) < 0)
         give_up("cannot complete revision file: %s/%s.rev: %s", dir, new_id, strerror(errno));
     rev_started = 0;
-    if (fchmodat(dirfd, new_id, 0440, 0) < 0)
+    if (bk_fchmodat(dirfd, new_id, 0440) < 0)
         log_warn("cannot make the image read-only: %s/%s: %s", dir, new_id, strerror(errno));
     if (store_reload(&st, err, sizeof err) == 0) {
         const struct bk_rev *last = store_last(&st);

@@ -23,7 +23,7 @@ static const char usage[] =
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing. */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-revisions",
     .groups = SB_BASE | SB_RDONLY,
 };
@@ -43,6 +43,9 @@ int main(int argc, char **argv)
     bk_cli_log(&cli, 1);
     log_no_reopen();
     char *dir = bk_cli_jobdir(&cli);
+    /* Landlock: reads the job directory only */
+    const struct sb_fs_rule fs[] = { { dir, -1, SB_FS_READ | SB_FS_OPTIONAL }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     char err[2048];

@@ -35,7 +35,7 @@ static const char usage[] =
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory and writes to stdout only. */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-send",
     .groups = SB_BASE | SB_RDONLY,
 };
@@ -156,6 +156,9 @@ int main(int argc, char **argv)
     if (b)
         open_image(dirfd, dir, b, &bim);
 
+    /* Landlock: reads the job directory only */
+    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_READ }, { NULL, -1, 0 } };
+    policy.fs = fs;
     sandbox_enter(&policy);
 
     load_sums(dirfd, dir, &im, 0);
