@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <linux/loop.h>
+#include <sys/mount.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/prctl.h>
@@ -291,6 +293,17 @@ static const struct arg_row arg_rows[] = {
     ROW_IOCTL(SB_BLOCKDEV, 0, BLKROGET, 0),
     ROW_IOCTL(SB_BLOCKDEV | SB_FDWRITE, 0, BLKDISCARD, 0),
     ROW_IOCTL(SB_BLOCKDEV | SB_FDWRITE, 0, BLKZEROOUT, 0),
+
+    /* Read-only loop devices and mounts (backy-mount, backy-umount): the
+     * filter itself refuses a mount without MS_RDONLY, and a remount, bind
+     * or move. */
+    ROW_IOCTL(SB_LOOPMOUNT, 0, LOOP_CTL_GET_FREE, 0),
+    ROW_IOCTL(SB_LOOPMOUNT, 0, LOOP_CONFIGURE, 0),
+    ROW_IOCTL(SB_LOOPMOUNT, 0, LOOP_CLR_FD, 0),
+    ROW_IOCTL(SB_LOOPMOUNT, 0, LOOP_GET_STATUS64, 0),
+    ROW_MASK(SB_LOOPMOUNT, 0, "mount", 3, MS_RDONLY | MS_REMOUNT | MS_BIND | MS_MOVE, MS_RDONLY,
+             "MS_RDONLY, without MS_REMOUNT MS_BIND MS_MOVE"),
+    ROW_ANY(SB_LOOPMOUNT, 0, "umount2"),
 
     /* fcntl: descriptor flags, status flags, duplicating, record locks and
      * pipe sizes; not F_SETOWN/F_SETSIG (signals to other processes),
@@ -862,6 +875,7 @@ static const struct {
     { SB_FDWRITE, "FDWRITE" }, { SB_THREADS, "THREADS" }, { SB_PROC, "PROC" },
     { SB_NET_SERVE, "NET_SERVE" }, { SB_NET_CLIENT, "NET_CLIENT" },
     { SB_BLOCKDEV, "BLOCKDEV" }, { SB_POLL, "POLL" }, { SB_PROT_EXEC, "PROT_EXEC" },
+    { SB_LOOPMOUNT, "LOOPMOUNT" },
 };
 
 static void print_access(FILE *f, unsigned a)

@@ -10,10 +10,10 @@
 load lib/common
 
 EXPECTED="backy-init backy-backup backy-find backy-restore backy-status backy-sched backy-check backy-telnetd backy-forget backy-tags backy-expire"
-OPTIONAL="backy-verify"
+OPTIONAL="backy-verify backy-mount backy-umount"
 
 # tools that must not open anything for writing, and tools that may
-READONLY_TOOLS="backy-find backy-status backy-check backy-restore"
+READONLY_TOOLS="backy-find backy-status backy-check backy-restore backy-mount backy-umount"
 # (backy-verify rewrites ID.rev with its result)
 WRITER_TOOLS="backy-init backy-backup backy-forget backy-tags backy-expire backy-verify"
 # replication (doc/replication.md); backy-push starts ssh and the tools, so
@@ -87,6 +87,8 @@ tool_args() {
         backy-receive) echo "-b $T/recvjob" ;;
         backy-push) echo "-b $T/job $T/pushjob" ;;
         backy-restore) echo "-b $T/job $T/restored.img" ;;
+        backy-mount) echo "-b $T/job $T" ;;
+        backy-umount) echo "$T" ;;
         backy-check | backy-sched) echo "-c $T/backy.conf" ;;
         backy-telnetd) echo "-s $T/srv/status -a 127.0.0.1 -p $(free_port)" ;;
         backy-forget) echo "-b $T/job -r 0" ;;
@@ -126,7 +128,10 @@ status_field() {
 # SYS_TIME MKNOD SETFCAP MAC_OVERRIDE MAC_ADMIN PERFMON BPF
 DANGEROUS_CAPS=$(( (1 << 12) | (1 << 13) | (1 << 16) | (1 << 17) | (1 << 19) | (1 << 21) |
     (1 << 22) | (1 << 25) | (1 << 27) | (1 << 31) | (1 << 32) | (1 << 33) | (1 << 38) | (1 << 39) ))
+# backy-mount and backy-umount keep CAP_SYS_ADMIN (loop devices, mount)
+# and nothing else; their filter allows only read-only mounts.
 keeps_caps() {
+    case $1 in backy-mount | backy-umount) return 0 ;; esac
     false
 }
 
@@ -151,7 +156,12 @@ check_confined() {
                 *)
                     if keeps_caps "$t"; then
                         [ "$v" = "$eff" ] || { echo "$t: thread $tid: $f $v differs from CapEff $eff"; bad=1; }
-                        [ $((16#$v & DANGEROUS_CAPS)) = 0 ] || { echo "$t: thread $tid: $f $v keeps a dangerous capability"; bad=1; }
+                        case $t in
+                            backy-mount | backy-umount)
+                                [ "$v" = 0000000000200000 ] || { echo "$t: thread $tid: $f $v, want CAP_SYS_ADMIN only"; bad=1; } ;;
+                            *)
+                                [ $((16#$v & DANGEROUS_CAPS)) = 0 ] || { echo "$t: thread $tid: $f $v keeps a dangerous capability"; bad=1; } ;;
+                        esac
                     else
                         [ "$v" = 0000000000000000 ] || { echo "$t: thread $tid: $f $v, want 0"; bad=1; }
                     fi ;;

@@ -39,6 +39,8 @@ static const char usage[] =
     "  receive                  read a replication stream from stdin into the job (created if missing)\n"
     "  push [--all] [USER@]HOST:DIR | DIR   copy the revisions the other job lacks (over ssh)\n"
     "  revisions --json         the job's revisions as JSON (what push asks the other side)\n"
+    "  mount [-r REVISION] [--partition N] MOUNTPOINT   mount a revision's filesystem read-only\n"
+    "  umount MOUNTPOINT        unmount it and detach its loop device\n"
     "  backup, restore, verify, send: --progress / --no-progress (default: a progress line\n"
     "                           when stderr is a terminal); receive: --progress (default: none)\n"
     "\n"
@@ -52,6 +54,7 @@ static const struct { const char *action, *tool; } actions[] = {
     {"forget", "backy-forget"},   {"tags", "backy-tags"},       {"expire", "backy-expire"},
     {"send", "backy-send"},       {"receive", "backy-receive"}, {"push", "backy-push"},
     {"revisions", "backy-revisions"},
+    {"mount", "backy-mount"},     {"umount", "backy-umount"},
 };
 
 int main(int argc, char **argv)

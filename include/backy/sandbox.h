@@ -71,6 +71,10 @@ enum sb_group {
                                 fallocate, syncfs, copy_file_range, FICLONE(RANGE), with
                                 SB_BLOCKDEV also BLKDISCARD/BLKZEROOUT; no opening for
                                 writing, no creating or removing by path */
+    SB_LOOPMOUNT = 1u << 11, /* read-only loop devices and mounts (backy-mount, backy-umount):
+                                ioctl LOOP_CTL_GET_FREE / LOOP_CONFIGURE / LOOP_CLR_FD /
+                                LOOP_GET_STATUS64, mount only with MS_RDONLY (no remount,
+                                bind or move), umount2 */
 };
 
 /* File-system access a tool keeps once sandboxed (Landlock). Everything
