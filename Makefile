@@ -3,6 +3,11 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+LOGROTATEDIR ?= /etc/logrotate.d
+# the version when git cannot say (no repository): --version of every tool
+VERSION := 3.0.0
 
 CC      ?= cc
 # CFLAGS and LDFLAGS are the builder's (optimisation, debug info, extra
@@ -43,7 +48,7 @@ LIBS_backy-backup := -lrbd -lrados -lcurl
 # keep the objects: they are not throw-away intermediates
 .SECONDARY:
 
-.PHONY: all clean check test install deps demo bench fuzz
+.PHONY: all clean check test install uninstall units deps demo bench fuzz FORCE
 all: $(BINS) $(UNITBIN)
 
 $(B)/%.o: %.c | $(B)
@@ -52,6 +57,23 @@ $(B)/%.o: %.c | $(B)
 
 # header dependencies written by -MMD -MP
 -include $(LIBOBJ:.o=.d) $(patsubst %.c,$(B)/%.d,$(wildcard cmd/*/*.c) $(UNITSRC))
+
+# --version: git describe where there is a repository, else VERSION.
+# version.h is rewritten only when the string changes.
+BACKY_VERSION := $(shell git describe --tags --dirty 2>/dev/null || \
+    (h=$$(git rev-parse --short HEAD 2>/dev/null) && echo "$(VERSION)+g$$h") || echo "$(VERSION)")
+$(B)/version.h: FORCE | $(B)
+	@v='#define BACKY_VERSION "$(BACKY_VERSION)"'; \
+	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" >$@
+$(B)/libcommon/cli.o: $(B)/version.h
+$(B)/libcommon/cli.o: CFLAGS += -I$(B)
+FORCE:
+
+# systemd units with the programs' installed path
+UNITS := $(patsubst systemd/%.in,$(B)/systemd/%,$(wildcard systemd/*.in))
+$(B)/systemd/%: systemd/%.in
+	@mkdir -p $(dir $@)
+	sed 's|@BINDIR@|$(BINDIR)|g' $< >$@
 
 $(B)/libcommon.a: $(LIBOBJ)
 	rm -f $@
@@ -93,13 +115,37 @@ bench: deps
 fuzz:
 	sh tests/fuzz/run.sh
 
-install: all
+# units are made for BINDIR: 'make install' builds them afresh
+units:
+	rm -rf $(B)/systemd
+	$(MAKE) $(UNITS)
+
+install: all units
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
 	for f in $(wildcard man/*.[1-8]); do \
 		s=$${f##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s && \
 		install -m 0644 $$f $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; \
 	done
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 0644 $(UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 completion/backy $(DESTDIR)$(BASHCOMPDIR)/backy
+	for t in $(filter-out backy,$(TOOLS)); do \
+		ln -sf backy $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
+	done
+	install -d $(DESTDIR)$(LOGROTATEDIR)
+	install -m 0644 logrotate/backy $(DESTDIR)$(LOGROTATEDIR)/backy
+
+# removes exactly what install put there
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
+	for f in $(notdir $(wildcard man/*.[1-8])); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$$f; \
+	done
+	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS))
+	rm -f $(DESTDIR)$(LOGROTATEDIR)/backy
 
 clean:
 	rm -rf $(B)

@@ -7,6 +7,24 @@
 #include "backy/cli.h"
 #include "backy/log.h"
 #include "backy/util.h"
+#include "version.h"
+
+const char *bk_version(void)
+{
+    return BACKY_VERSION;
+}
+
+void bk_cli_version(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            return;
+        if (!strcmp(argv[i], "--version")) {
+            printf("%s %s\n", bk_prog, BACKY_VERSION);
+            exit(fflush(stdout) == 0 ? 0 : 1);
+        }
+    }
+}
 
 int bk_cli_option(struct bk_cli *cli, int opt, const char *arg, const char *usage)
 {

@@ -37,6 +37,7 @@
 
 #include "backy/log.h"
 #include "backy/sandbox.h"
+#include "backy/sdnotify.h"
 
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
@@ -1208,6 +1209,7 @@ void sandbox_drop_privs(const struct sb_policy *p)
 
 void sandbox_enter(const struct sb_policy *p)
 {
+    bk_sd_notify_prepare();     /* socket() is not allowed afterwards */
     sandbox_drop_privs(p);
     load_filter(p);
 

@@ -169,6 +169,7 @@ static enum bk_verify parse_verify(const char *v, const char *where)
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *verify_opt = NULL;
     int full_opt = 0;

@@ -105,6 +105,8 @@ int main(int argc, char **argv)
     int opt;
 
     bk_setprog("backy-check");
+
+    bk_cli_version(argc, argv);
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage))
             continue;

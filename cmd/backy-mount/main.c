@@ -46,6 +46,7 @@ static const struct sb_policy policy = {
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
     int part = 0, force = 0;

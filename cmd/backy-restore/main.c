@@ -59,6 +59,7 @@ static struct sb_policy policy = {
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
     int force = 0, no_verify = 0;

@@ -40,6 +40,7 @@
 #include "backy/mainconf.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
+#include "backy/sdnotify.h"
 #include "backy/schedule.h"
 #include "backy/sourcetype.h"
 #include "backy/statusfile.h"
@@ -884,6 +885,8 @@ int main(int argc, char **argv)
     char err[1024];
 
     bk_setprog("backy-sched");
+
+    bk_cli_version(argc, argv);
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage))
             continue;
@@ -974,6 +977,7 @@ int main(int argc, char **argv)
     now = now_real();
     write_status(now);
     start_telnet(now);
+    bk_sd_notify("READY=1");   /* systemd Type=notify; nothing without NOTIFY_SOCKET */
 
     double scrub_wake = 0;
     for (;;) {

@@ -87,6 +87,7 @@ static int revision_states(const struct bk_store *st, char (*state)[64])
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     static const struct option longopts[] = {BK_CLI_LONG, {0, 0, 0, 0}};
     int opt;

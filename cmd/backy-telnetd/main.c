@@ -563,6 +563,7 @@ int main(int argc, char **argv)
     int opt;
 
     bk_setprog("backy-telnetd");
+    bk_cli_version(argc, argv);
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "c:s:a:p:u:t:L:m:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage))
             continue;

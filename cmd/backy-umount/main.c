@@ -88,6 +88,7 @@ static char *mount_source(const char *mp)
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     static const struct option longopts[] = {BK_CLI_LONG, {0, 0, 0, 0}};
     int opt;

@@ -231,6 +231,7 @@ static double parse_rate(const char *s)
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
     int all = 0;

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "backy/cli.h"
 #include "backy/util.h"
 
 static const char usage[] =
@@ -60,6 +61,7 @@ static const struct { const char *action, *tool; } actions[] = {
 int main(int argc, char **argv)
 {
     bk_setprog("backy");
+    bk_cli_version(argc, argv);
     static const struct option longopts[] = {
         {"logfile", required_argument, 0, 'l'}, {"verbose", no_argument, 0, 'v'},
         {"backupdir", required_argument, 0, 'b'}, {"config", required_argument, 0, 'c'},

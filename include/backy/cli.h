@@ -21,6 +21,14 @@ struct bk_cli {
     {"backupdir", required_argument, 0, 'b'},            \
     {"help", no_argument, 0, 'h'}
 
+/* --version anywhere among the arguments (before "--"): print
+ * "PROG VERSION" (the build's version: git describe, else the Makefile's
+ * VERSION) and exit 0. Every main calls it once, after bk_setprog and
+ * before its getopt loop. */
+void bk_cli_version(int argc, char **argv);
+/* The version string alone. */
+const char *bk_version(void);
+
 /* Handles l, v, b; for h prints usage to stdout and exits 0; for '?'
  * prints "see --help" and exits 1. Returns 1 when the option was a global
  * one, 0 otherwise. */

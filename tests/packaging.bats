@@ -1,0 +1,232 @@
+#!/usr/bin/env bats
+# packaging.bats - what an operator installs around the programs: --version,
+# make install / uninstall, the systemd units (systemd-analyze verify and
+# security), the scheduler's readiness notification, bash completion, the
+# logrotate snippet.
+
+load lib/common
+load lib/sched
+
+# the programs built (every cmd/NAME)
+programs() {
+    local d
+    for d in "$BACKY_ROOT"/cmd/*/; do
+        d=${d%/}
+        echo "${d##*/}"
+    done
+}
+
+@test "--version: every program prints its name and the build's version" {
+    local want p errs=""
+    want=$(sed -n 's/^#define BACKY_VERSION "\(.*\)"$/\1/p' "$BACKY_ROOT/${BACKY_BUILD}/version.h")
+    [ -n "$want" ] || fail "no version in version.h"
+    if git -C "$BACKY_ROOT" rev-parse HEAD >/dev/null 2>&1; then
+        [[ $want == *"$(git -C "$BACKY_ROOT" rev-parse --short HEAD)"* ]] ||
+            [[ $want == "$(git -C "$BACKY_ROOT" describe --tags --dirty 2>/dev/null)" ]] ||
+            fail "version $want does not name the commit"
+    fi
+    for p in $(programs); do
+        run "$BACKY_BIN/$p" --version
+        [ "$status" = 0 ] && [ "$output" = "$p $want" ] ||
+            errs="$errs
+$p: status $status: $output"
+    done
+    [ -z "$errs" ] || fail "$errs"
+    # through the front command and after other options too
+    run backy -b /nonexistent status --version
+    assert_success
+    assert_equal "$output" "backy $want"
+}
+
+# units NAME...: the unit templates made for the built programs in $T/units
+make_units() {
+    local f
+    mkdir -p "$T/units" "$T/man/man1" "$T/man/man5" "$T/man/man7"
+    for f in "$BACKY_ROOT"/systemd/*.in; do
+        sed "s|@BINDIR@|$BACKY_BIN|g" "$f" >"$T/units/$(basename "$f" .in)"
+    done
+    # systemd-analyze verify looks up Documentation=man:... with man(1)
+    cp "$BACKY_ROOT"/man/*.1 "$T/man/man1/"
+    cp "$BACKY_ROOT"/man/*.5 "$T/man/man5/"
+    cp "$BACKY_ROOT"/man/*.7 "$T/man/man7/" 2>/dev/null || true
+}
+
+@test "systemd: systemd-analyze verify passes on every unit" {
+    command -v systemd-analyze >/dev/null || fail "systemd-analyze missing (package systemd)"
+    make_units
+    local n
+    n=$(find "$T/units" -name 'backy-*' | wc -l)
+    [ "$n" -ge 5 ] || fail "only $n units"
+    cd "$T/units"
+    run env MANPATH="$T/man" systemd-analyze verify ./*.service ./*.timer
+    assert_success
+    [ -z "$output" ] || fail "verify said: $output"
+    # a broken unit is caught: the check can fail
+    sed 's/^Type=notify$/Type=nonsense/' backy-scheduler.service >"$T/broken.service"
+    run env MANPATH="$T/man" systemd-analyze verify "$T/broken.service"
+    assert_output_contains "Failed to parse service type"
+}
+
+@test "systemd: the scheduler unit's exposure (systemd-analyze security --offline) is below 4, as backy-sched(1) records" {
+    make_units
+    local unit exp
+    run systemd-analyze security --offline=true --no-pager "$T/units/backy-scheduler.service"
+    assert_success
+    exp=$(sed -n 's/.*Overall exposure level for backy-scheduler.service: \([0-9.]*\).*/\1/p' <<<"$output")
+    [ -n "$exp" ] || fail "no exposure level in: $output"
+    echo "# backy-scheduler.service exposure $exp" >&3
+    awk -v e="$exp" 'BEGIN { exit !(e < 4.0) }' || fail "exposure $exp"
+    grep -qF "exposure level $exp" "$BACKY_ROOT/man/backy-sched.1" ||
+        fail "backy-sched(1) does not record exposure $exp"
+    for unit in backy-backup@.service backy-expire.service; do
+        run systemd-analyze security --offline=true --no-pager "$T/units/$unit"
+        assert_success
+    done
+}
+
+@test "systemd: the scheduler sends READY=1 from its own pid once the status file is written; children do not inherit NOTIFY_SOCKET" {
+    mkdir -p "$T/srv"
+    local port
+    port=$(free_port)
+    sched_conf "$T/backy.conf" "$T/srv" "$port" 2 \
+        "    default:
+        daily: {interval: 1d, keep: 3}" ""
+    python3 - "$T/notify" "$T/ready" <<'EOF' &
+import os, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.settimeout(60)
+msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+pid = next(struct.unpack("iII", d)[0] for lvl, typ, d in anc
+           if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS)
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write("%s %d %d\n" % (msg.decode(), pid, os.path.exists(os.path.join(os.path.dirname(sys.argv[1]), "srv", "status"))))
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+EOF
+    track_pid $!
+    wait_for 10 test -S "$T/notify"
+    NOTIFY_SOCKET=$T/notify start_sched "$T/backy.conf"
+    wait_for 30 test -f "$T/ready"
+    read -r msg pid status_there <"$T/ready"
+    assert_equal "$msg" "READY=1"
+    assert_equal "$pid" "$SCHED_PID"
+    assert_equal "$status_there" 1
+    local tpid
+    wait_for 10 sched_child backy-telnetd
+    tpid=$(sched_child backy-telnetd)
+    ! tr '\0' '\n' <"/proc/$tpid/environ" | grep -q '^NOTIFY_SOCKET=' || fail "telnetd has NOTIFY_SOCKET"
+    stop_sched
+    assert_equal "$SCHED_RC" 0
+}
+
+@test "systemd: without NOTIFY_SOCKET the scheduler starts as before" {
+    mkdir -p "$T/srv"
+    sched_conf "$T/backy.conf" "$T/srv" "$(free_port)" 2 \
+        "    default:
+        daily: {interval: 1d, keep: 3}" ""
+    env -u NOTIFY_SOCKET "$BACKY_BIN/backy-sched" -c "$T/backy.conf" >>"$T/sched.out" 2>&1 3>&- &
+    SCHED_PID=$!
+    track_pid "$SCHED_PID"
+    wait_for 30 grep -q "scheduler started" "$T/sched.out"
+    stop_sched
+    assert_equal "$SCHED_RC" 0
+}
+
+@test "make install puts programs, man pages, units, completion and logrotate snippet in place; make uninstall removes them all" {
+    local root=$T/root
+    run make -s -C "$BACKY_ROOT" install DESTDIR="$root" PREFIX=/usr LOGROTATEDIR=/etc/logrotate.d
+    assert_success
+    local p
+    for p in $(programs); do
+        [ -x "$root/usr/bin/$p" ] || fail "missing program $p"
+        [ -e "$root/usr/share/bash-completion/completions/$p" ] || fail "missing completion for $p"
+    done
+    [ -f "$root/usr/share/man/man1/backy-mount.1" ] || fail "missing man page"
+    for p in backy-scheduler.service backy-backup@.service backy-backup@.timer backy-expire.service backy-expire.timer; do
+        [ -f "$root/usr/lib/systemd/system/$p" ] || fail "missing unit $p"
+    done
+    grep -q '^ExecStart=/usr/bin/backy-sched ' "$root/usr/lib/systemd/system/backy-scheduler.service" ||
+        fail "unit not made for /usr/bin"
+    [ -f "$root/etc/logrotate.d/backy" ] || fail "missing logrotate snippet"
+    run make -s -C "$BACKY_ROOT" uninstall DESTDIR="$root" PREFIX=/usr LOGROTATEDIR=/etc/logrotate.d
+    assert_success
+    run find "$root" ! -type d
+    assert_equal "$output" ""
+}
+
+@test "logrotate: the installed snippet passes logrotate -d, and a rotated log is reopened" {
+    command -v logrotate >/dev/null || fail "logrotate missing (package logrotate)"
+    mkdir -p "$T/log"
+    sed "s|/var/log/backy.log /var/log/backy/\*.log|$T/log/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
+    grep -q "^$T/log/backy.log {" "$T/lr.conf" || fail "snippet's path line changed: $(head -5 "$T/lr.conf")"
+    sed -i 's/create 0640 root adm/create 0640 root root/' "$T/lr.conf"
+    echo "first" >"$T/log/backy.log"
+    run logrotate -d -s "$T/lr.state" "$T/lr.conf"
+    assert_success
+    assert_output_contains "rotating pattern: $T/log/backy.log"
+    run logrotate -d -s "$T/lr.state" "$BACKY_ROOT/logrotate/backy"
+    assert_success
+    # a real rotation, then a program logs to the old name again
+    run logrotate -f -s "$T/lr.state" "$T/lr.conf"
+    assert_success
+    [ -f "$T/log/backy.log.1" ] || fail "not rotated: $(ls "$T/log")"
+    make_source "$T/src.img" 1M
+    backy -l "$T/log/backy.log" -b "$T/job" init file "$T/src.img"
+    grep -q "initialised job directory" "$T/log/backy.log" || fail "no new log: $(ls -l "$T/log")"
+}
+
+# complete LINE: run bash completion on LINE (the cursor at its end; a
+# trailing space starts a new word), print COMPREPLY one per line
+complete_line() {
+    local line=$1
+    bash --norc --noprofile -c '
+        . "$1/completion/backy"
+        read -ra COMP_WORDS <<<"$2"
+        [[ $2 == *" " ]] && COMP_WORDS+=("")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+        COMP_LINE=$2 COMP_POINT=${#2}
+        prog=${COMP_WORDS[0]}
+        fn=$(complete -p "$prog" | sed -n "s/.*-F \([^ ]*\) .*/\1/p")
+        "$fn" "$prog" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+        printf "%s\n" "${COMPREPLY[@]}"
+    ' complete "$BACKY_ROOT" "$line"
+}
+
+@test "bash completion: actions, options, revision IDs and tags from the job given with -b" {
+    command -v bash >/dev/null
+    make_source "$T/src.img" 1M
+    backy -b "$T/job" init file "$T/src.img" >/dev/null
+    backy -b "$T/job" backup daily,weekly >/dev/null
+    backy -b "$T/job" backup monthly >/dev/null
+    local ids
+    ids=$(rev_ids "$T/job" | sort)
+    run complete_line "backy "
+    assert_success
+    for a in init backup find restore status verify scheduler check mount umount; do
+        grep -qx "$a" <<<"$output" || fail "action $a not offered: $output"
+    done
+    run complete_line "backy -b $T/job res"
+    assert_equal "$output" "restore"
+    run complete_line "backy --vers"
+    assert_equal "$output" "--version"
+    run complete_line "backy -b $T/job find -r "
+    for id in $ids; do
+        grep -qx "$id" <<<"$output" || fail "revision $id not offered: $output"
+    done
+    for tag in daily weekly monthly last; do
+        grep -qx "$tag" <<<"$output" || fail "tag $tag not offered: $output"
+    done
+    run complete_line "backy -b $T/job find -r we"
+    assert_equal "$output" "weekly"
+    run complete_line "backy -b $T/job mount --"
+    grep -qx -- "--partition" <<<"$output" || fail "--partition not offered: $output"
+    # each program on its own
+    run complete_line "backy-restore -b $T/job -r mo"
+    assert_equal "$output" "monthly"
+    run complete_line "backy-verify --a"
+    assert_equal "$output" "--all"
+    # another directory, other revisions: none of these
+    run complete_line "backy -b $T find -r we"
+    assert_equal "$output" ""
+}
