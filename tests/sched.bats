@@ -291,7 +291,7 @@ $(file_job fresh h "$T/src2")"
     kill -HUP "$SCHED_PID"
     wait_for 20 nrevs_at_least "$M/two" 1
     wait_for 10 status_py '[x["name"] for x in s["jobs"]] == ["two"]'
-    grep -q "1 jobs (1 added, 0 changed, 1 removed)" "$T/sched.out"
+    grep -q "1 job (1 added, 0 changed, 1 removed)" "$T/sched.out"
     # broken: the old config stays in force
     printf 'jobs:\n  two:\n    schedule: missing\n' >"$T/backy.conf"
     kill -HUP "$SCHED_PID"

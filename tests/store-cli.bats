@@ -80,6 +80,14 @@ setup() {
     assert_output_matches '^0 revisions$'
 }
 
+@test "status of a job with one revision says 1 revision, not 1 revisions" {
+    backy -b "$JOB" init file "$SRC"
+    backy -b "$JOB" backup daily
+    run backy -b "$JOB" status
+    assert_success
+    assert_output_matches '^1 revision$'
+}
+
 @test "find -r daily prints the path of the newest daily revision" {
     backy -b "$JOB" init file "$SRC"
     backy -b "$JOB" backup daily

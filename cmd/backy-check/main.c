@@ -190,16 +190,16 @@ int main(int argc, char **argv)
 
     if (late)
         result(EXIT_CRITICAL,
-               "%zu of %zu jobs late (last backup older than 1.5 x interval): %s%s | jobs=%zu "
+               "%zu of %zu %s late (last backup older than 1.5 x interval): %s%s | jobs=%zu "
                "late=%zu;;1 oldest_age=%.0fs status_age=%.0fs;;%lld warnings=%zu;1",
-               late, conf.njobs, names, wpart, conf.njobs, late, oldest, age, (long long)stale,
+               late, conf.njobs, bk_plural(conf.njobs, "job", "jobs"), names, wpart, conf.njobs, late, oldest, age, (long long)stale,
                warned);
     if (warned)
         result(EXIT_WARNING,
-               "%zu jobs backed up in time, %zu with warnings: %s | jobs=%zu late=0;;1 "
+               "%zu %s backed up in time, %zu with warnings: %s | jobs=%zu late=0;;1 "
                "oldest_age=%.0fs status_age=%.0fs;;%lld warnings=%zu;1",
-               conf.njobs, warned, wnames, conf.njobs, oldest, age, (long long)stale, warned);
-    result(EXIT_OK, "%zu jobs backed up in time | jobs=%zu late=0;;1 oldest_age=%.0fs "
-           "status_age=%.0fs;;%lld warnings=0;1", conf.njobs, conf.njobs, oldest, age,
+               conf.njobs, bk_plural(conf.njobs, "job", "jobs"), warned, wnames, conf.njobs, oldest, age, (long long)stale, warned);
+    result(EXIT_OK, "%zu %s backed up in time | jobs=%zu late=0;;1 oldest_age=%.0fs "
+           "status_age=%.0fs;;%lld warnings=0;1", conf.njobs, bk_plural(conf.njobs, "job", "jobs"), conf.njobs, oldest, age,
            (long long)stale);
 }

@@ -206,8 +206,8 @@ static void finish(int sock, int sfd)
             struct pollfd p = { .fd = sfd, .events = POLLIN };
             int r = poll(&p, 1, round == 0 ? STOP_GRACE * 1000 : -1);
             if (r == 0) {
-                log_warn("launcher: %zu children did not end within %d s; killing them",
-                         nkids, STOP_GRACE);
+                log_warn("launcher: %zu %s did not end within %d s; killing them",
+                         nkids, bk_plural(nkids, "child", "children"), STOP_GRACE);
                 for (size_t i = 0; i < nkids; i++)
                     kill(kids[i].pid, SIGKILL);
                 continue;

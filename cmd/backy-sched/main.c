@@ -781,8 +781,8 @@ static void apply_config(double now)
     jobs = nj;
     njobs = conf.njobs;
     scrub_config(&conf, now);
-    log_info("configuration %s: %zu jobs (%zu added, %zu changed, %zu removed)", config_path,
-             njobs, added, changed, removed);
+    log_info("configuration %s: %zu %s (%zu added, %zu changed, %zu removed)", config_path,
+             njobs, bk_plural(njobs, "job", "jobs"), added, changed, removed);
     status_dirty = 1;
 }
 
@@ -849,7 +849,7 @@ static void begin_stop(double now)
         return;
     stopping = 1;
     stop_deadline = now + STOP_GRACE;
-    log_info("stopping: terminating %zu running backups", nrunning);
+    log_info("stopping: terminating %zu running %s", nrunning, bk_plural(nrunning, "backup", "backups"));
     for (size_t i = 0; i < nrunning; i++)
         signal_child(running[i]->pid, SIGTERM);
     if (telnet_pid > 0)
@@ -901,8 +901,8 @@ int main(int argc, char **argv)
     if (mainconf_load(config_path, &conf, err, sizeof err) < 0)
         bk_die("invalid configuration: %s", err);
     if (check_only) {
-        printf("%s: configuration OK: %zu schedules, %zu jobs\n", config_path, conf.nscheds,
-               conf.njobs);
+        printf("%s: configuration OK: %zu %s, %zu %s\n", config_path, conf.nscheds,
+               bk_plural(conf.nscheds, "schedule", "schedules"), conf.njobs, bk_plural(conf.njobs, "job", "jobs"));
         return 0;
     }
     bk_cli_log(&cli, 0);
@@ -970,7 +970,8 @@ int main(int argc, char **argv)
 
     double now = now_real();
     started_at = now;
-    log_info("scheduler starting: %s, %zu jobs, worker limit %ld", config_path, conf.njobs,
+    log_info("scheduler starting: %s, %zu %s, worker limit %ld", config_path, conf.njobs,
+             bk_plural(conf.njobs, "job", "jobs"),
              conf.worker_limit);
     apply_config(now);
     log_info("scheduler started in %.2f s", now_real() - now);
@@ -996,8 +997,9 @@ int main(int argc, char **argv)
             if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0)
                 break;
             if (now >= stop_deadline) {
-                log_warn("stopping: %zu children did not end within %d s; killing them",
-                         nrunning + (telnet_pid > 0), STOP_GRACE);
+                log_warn("stopping: %zu %s did not end within %d s; killing them",
+                         nrunning + (telnet_pid > 0),
+                         bk_plural(nrunning + (telnet_pid > 0), "child", "children"), STOP_GRACE);
                 for (size_t i = 0; i < nrunning; i++)
                     signal_child(running[i]->pid, SIGKILL);
                 if (telnet_pid > 0)

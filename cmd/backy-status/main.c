@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     table_print(t, stdout);
     char tot[32];
     bk_fmt_size(tot, sizeof tot, total);
-    printf("== Summary\n%zu revisions\n%s data (estimated)\n", st.n, tot);
+    printf("== Summary\n%zu %s\n%s data (estimated)\n", st.n, bk_plural(st.n, "revision", "revisions"), tot);
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");
     table_free(t);

@@ -170,18 +170,19 @@ static int verify_one(int dirfd, const char *dir, const char *id, unsigned char 
     }
     progress_end(1);
     if (nbad) {
-        printf("%s: DAMAGED: %" PRIu64 " of %" PRIu64 " blocks of %u bytes differ; offsets", id,
-               nbad, s.nblocks, s.block_size);
+        printf("%s: DAMAGED: %" PRIu64 " of %" PRIu64 " %s of %u bytes %s; offsets", id,
+               nbad, s.nblocks, bk_plural(s.nblocks, "block", "blocks"), s.block_size, nbad == 1 ? "differs" : "differ");
         for (uint64_t k = 0; k < nbad && k < SHOW_BAD; k++)
             printf(" %" PRIu64, bad[k]);
         printf("%s\n", nbad > SHOW_BAD ? " ..." : "");
-        log_warn("verify: %s: %" PRIu64 " damaged blocks, first at offset %" PRIu64, id, nbad, bad[0]);
+        log_warn("verify: %s: %" PRIu64 " damaged %s, first at offset %" PRIu64, id, nbad,
+                 bk_plural(nbad, "block", "blocks"), bad[0]);
         *damaged = nbad;
         rc = V_BAD;
     } else {
         char sz[32];
         bk_fmt_size(sz, sizeof sz, s.size);
-        printf("%s: ok (%s, %" PRIu64 " blocks)\n", id, sz, s.nblocks);
+        printf("%s: ok (%s, %" PRIu64 " %s)\n", id, sz, s.nblocks, bk_plural(s.nblocks, "block", "blocks"));
         log_debug("verify: %s: ok", id);
     }
 out:

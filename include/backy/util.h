@@ -98,4 +98,10 @@ void *bk_big_alloc(size_t n);
 /* Human readable size "149.31 MiB" (binary units, two decimals). */
 void bk_fmt_size(char *buf, size_t len, uint64_t bytes);
 
+/* "revision" or "revisions" for a count: bk_plural(n, "revision", "revisions") */
+static inline const char *bk_plural(unsigned long long n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 #endif
