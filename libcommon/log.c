@@ -1,4 +1,8 @@
-/* log.c - timestamped log lines; follows a renamed log file (rotation). */
+/* log.c - timestamped log lines; follows a renamed log file (rotation).
+ * Lines: "2026-12-02T01:00:00Z [PID] LEVEL message" (UTC, ISO 8601). Under
+ * systemd (JOURNAL_STREAM names the device and inode of the descriptor we
+ * log to) lines carry a syslog priority prefix instead of a timestamp:
+ * "<6>[PID] INFO message"; the journal adds its own time. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +21,18 @@ static int log_verbose;
 static int log_reopen = 1;
 static dev_t log_dev;
 static ino_t log_ino;
+static int log_journal;     /* the log descriptor is systemd's journal stream */
+
+int log_is_journal_fd(int fd)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    char end;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(fd, &st) < 0)
+        return 0;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 static int open_path(void)
 {
@@ -42,8 +58,10 @@ int log_open(const char *path, int verbose, int use_stderr)
         /* stdout closed at the start (held by /dev/null): log to stderr */
         if (log_fd_ == 1 && bk_std_closed(1) && !bk_std_closed(2))
             log_fd_ = 2;
+        log_journal = log_is_journal_fd(log_fd_);
         return 0;
     }
+    log_journal = 0;
     free(log_path);
     log_path = bk_abspath(path);
     if (!log_path)
@@ -86,6 +104,7 @@ static void maybe_reopen(void)
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
     static const char *names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
+    static const char prio[] = {'7', '6', '4', '3'};   /* syslog: debug, info, warning, err */
     if (lvl == LOG_DEBUG && !log_verbose)
         return;
     int e = errno;
@@ -99,7 +118,11 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d [%ld] %s ",
+    int n;
+    if (log_journal)
+        n = snprintf(line, sizeof line, "<%c>[%ld] %s ", prio[lvl], (long)getpid(), names[lvl]);
+    else
+        n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02dZ [%ld] %s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, (long)getpid(), names[lvl]);
     if (n < 0)
@@ -153,6 +176,18 @@ static void log_write(const char *line, size_t len)
                  esc, strerror(e));
         bk_write_all(2, msg, strlen(msg));
     }
+}
+
+void log_write_raw(const char *buf, size_t len)
+{
+    int e = errno;
+    if (log_fd_ == -1)
+        log_fd_ = 1;
+    if (log_fd_ == -2)
+        return;
+    maybe_reopen();
+    log_write(buf, len);
+    errno = e;
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -171,7 +171,7 @@ static BK_NORETURN void die_v(int with_errno, const char *fmt, va_list ap)
     char esc[4 * sizeof msg];
     bk_escape(esc, sizeof esc, msg);
     progress_clear();
-    fprintf(stderr, "%s: error: %s\n", bk_prog, esc);
+    fprintf(stderr, "%s%s: error: %s\n", log_is_journal_fd(2) ? "<3>" : "", bk_prog, esc);
     exit(1);
 }
 

@@ -137,6 +137,26 @@ check_last() {
     check_last
 }
 
+@test "the Consul ACL token never appears in output or log, with -v, on success and on refusal" {
+    local tok=tok-$RANDOM-s3cret
+    consul_start --token "$tok" --agent "vm$BATS_TEST_NUMBER=rbd/$IMG"
+    "$BACKY_BIN/backy" -b "$J" init flyingcircus "rbd/$IMG,vm$BATS_TEST_NUMBER,$tok" >/dev/null
+    run "$BACKY_BIN/backy" -v -l "$T/backup.log" -b "$J" backup daily
+    assert_success
+    assert_output_not_contains "$tok"
+    grep -q "created by the host of VM" "$T/backup.log" || fail "no log of the backup"
+    ! grep -qF "$tok" "$T/backup.log" || fail "token in the log: $(grep -F "$tok" "$T/backup.log")"
+    # the token reached Consul: the check above could have failed
+    consul_log | grep -qF " $tok " || fail "token not sent"
+    # refused (a token Consul does not know): the error names neither
+    sed -i "s/$tok/wrong-$tok/" "$J/config"
+    run "$BACKY_BIN/backy" -v -l "$T/backup.log" -b "$J" backup daily
+    assert_success
+    grep -q "permission denied (HTTP 403" "$T/backup.log" || fail "no 403 in the log"
+    ! grep -qF "$tok" "$T/backup.log" || fail "token in the log: $(grep -F "$tok" "$T/backup.log")"
+    assert_output_not_contains "$tok"
+}
+
 @test "a bad consul_timeout is a config error" {
     "$BACKY_BIN/backy" -b "$J" init flyingcircus "rbd/$IMG,vm1" >/dev/null
     echo "consul_timeout: soon" >>"$J/config"

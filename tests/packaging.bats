@@ -230,3 +230,60 @@ complete_line() {
     run complete_line "backy -b $T find -r we"
     assert_equal "$output" ""
 }
+
+# journal_run JOURNAL_STREAM-MODE CMD...: run CMD with stdout and stderr on
+# one end of a Unix stream socket (as systemd connects a service to the
+# journal), JOURNAL_STREAM naming that socket (match) or another one
+# (other); print what arrived
+journal_run() {
+    python3 - "$@" <<'PY'
+import os, socket, subprocess, sys
+mode, cmd = sys.argv[1], sys.argv[2:]
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+st = os.fstat(a.fileno() if mode == "match" else b.fileno())
+env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+p = subprocess.Popen(cmd, stdout=a, stderr=a, stdin=subprocess.DEVNULL, env=env)
+a.close()
+out = b""
+while True:
+    d = b.recv(65536)
+    if not d:
+        break
+    out += d
+p.wait()
+sys.stdout.write(out.decode())
+sys.stdout.write("exit %d\n" % p.returncode)
+PY
+}
+
+@test "logging: lines carry an ISO 8601 UTC timestamp with Z" {
+    make_source "$T/src.img" 1M
+    run backy -v -b "$T/job" init file "$T/src.img"
+    assert_success
+    assert_output_matches '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z \[[0-9]+\] INFO initialised job directory '
+}
+
+@test "logging: under systemd (JOURNAL_STREAM matches) lines carry syslog priorities and no timestamp" {
+    make_source "$T/src.img" 1M
+    run journal_run match "$BACKY_BIN/backy" -v -b "$T/job" init file "$T/src.img"
+    assert_success
+    assert_output_matches '^<6>\[[0-9]+\] INFO initialised job directory '
+    run journal_run match "$BACKY_BIN/backy" -v -b "$T/job" backup daily
+    assert_output_matches '^<6>\[[0-9]+\] INFO revision .* complete'
+    assert_output_matches '^<7>\[[0-9]+\] DEBUG '
+    assert_output_matches '^exit 0$'
+    ! grep -qE '^[0-9]{4}-' <<<"$output" || fail "timestamps under the journal: $output"
+    # a warning and an error
+    run journal_run match "$BACKY_BIN/backy" -b "$T/job" backup daily
+    chmod u+w "$T/job"/*.rev
+    echo 'garbage: [' >>"$(ls "$T/job"/*.rev | head -1)"
+    run journal_run match "$BACKY_BIN/backy" -b "$T/job" status
+    assert_output_matches '^<4>\[[0-9]+\] WARNING '
+    run journal_run match "$BACKY_BIN/backy" -b "$T/job" find -r nonexistent
+    assert_output_matches '^<3>backy-find: error: '
+    assert_output_matches '^exit 1$'
+    # JOURNAL_STREAM inherited, but the output goes elsewhere: timestamps
+    run journal_run other "$BACKY_BIN/backy" -b "$T/job2" init file "$T/src.img"
+    assert_output_matches '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] INFO initialised'
+    ! grep -q '^<' <<<"$output" || fail "priority prefix without the journal: $output"
+}

@@ -337,3 +337,21 @@ $(file_job fresh h "$T/src2")"
     run pgrep -x backy-telnetd -P "$lpid"
     assert_failure
 }
+
+@test "sched: after the log is renamed (logrotate), the telnet shell's lines go to the new file too" {
+    three_jobs 1
+    start_sched "$T/backy.conf" -l "$T/backy.log"
+    wait_for 20 sched_child backy-telnetd
+    wait_for 10 sh -c "printf 'jobs\r\nquit\r\n' | nc -q 2 127.0.0.1 $PORT | grep -q job3"
+    wait_for 10 grep -q "telnet: 127.0.0.1.* connected" "$T/backy.log"
+    mv "$T/backy.log" "$T/backy.log.1"
+    # the scheduler's own lines (backups every 2 s) reopen it; then a
+    # connection makes the telnet shell (user nobody, read-only sandbox) log
+    wait_for 20 test -f "$T/backy.log"
+    printf 'status\r\nquit\r\n' | nc -q 2 127.0.0.1 "$PORT" >/dev/null
+    wait_for 10 grep -q "telnet: 127.0.0.1.* connected" "$T/backy.log"
+    # the shell's lines are whole log lines, with timestamp and pid
+    grep "telnet: 127.0.0.1.* connected" "$T/backy.log" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}.* \[[0-9]+\] DEBUG telnet: '
+    stop_sched
+    assert_equal "$SCHED_RC" 0
+}

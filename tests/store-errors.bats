@@ -35,7 +35,7 @@ assert_one_line_error() {
     assert_failure 1
     assert_output_matches "^$1: error: "
     local other
-    other=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} \[[0-9]+\] [A-Z]+ ' <<<"$output" || true)
+    other=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] [A-Z]+ ' <<<"$output" || true)
     if [ "$(wc -l <<<"$other")" != 1 ]; then
         echo "expected one error line, got:" >&2
         echo "$other" >&2
@@ -318,7 +318,7 @@ interrupt_case() {
     assert_success
     [ -s "$T/backy.log" ]
     while IFS= read -r line; do
-        [[ $line =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ \[[0-9]+\]\ (DEBUG|INFO|WARN|WARNING|ERROR)\ .+ ]] ||
+        [[ $line =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\ \[[0-9]+\]\ (DEBUG|INFO|WARN|WARNING|ERROR)\ .+ ]] ||
             fail "bad log line: $line"
     done <"$T/backy.log"
     grep -q "complete" "$T/backy.log"

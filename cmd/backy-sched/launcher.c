@@ -73,7 +73,14 @@ static int own_child(pid_t pid)
     return 0;
 }
 
-static pid_t spawn(char *const argv[])
+/* The telnet shell runs as an unprivileged user in a read-only sandbox: it
+ * cannot open the log file again after a rotation. Its output comes
+ * through this pipe instead, and the launcher writes it to the log, which
+ * it reopens after a rename like every writer. */
+static int telnet_log_fd = -1;
+
+/* OUT_FD >= 0: the child's stdout and stderr */
+static pid_t spawn(char *const argv[], int out_fd)
 {
     pid_t pid = fork();
     if (pid != 0)
@@ -82,6 +89,10 @@ static pid_t spawn(char *const argv[])
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     dup2(null_fd, 0);
+    if (out_fd >= 0) {
+        dup2(out_fd, 1);
+        dup2(out_fd, 2);
+    }
     execv(argv[0], argv);
     fprintf(stderr, "backy-sched: error: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -119,7 +130,7 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         char *logp = bk_asprintf("%s/backy.log", rq->dir);
         char *argv[] = { backup_prog, "-b", (char *)rq->dir, "-l", logp, (char *)rq->tags,
                          NULL };
-        pid = spawn(argv);
+        pid = spawn(argv, -1);
         free(logp);
     } else if (rq->op == LM_VERIFY) {
         char *logp = bk_asprintf("%s/backy.log", rq->dir);
@@ -143,14 +154,19 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         argv[n++] = port;
         argv[n++] = "-u";
         argv[n++] = (char *)rq->user;
-        if (c->logfile) {
-            argv[n++] = "-l";
-            argv[n++] = (char *)c->logfile;
-        }
+        int pfd[2] = { -1, -1 };
+        if (c->logfile && pipe2(pfd, O_CLOEXEC) < 0)
+            log_error("launcher: pipe for the telnet shell's log: %s", strerror(errno));
         if (c->verbose)
             argv[n++] = "-v";
         argv[n] = NULL;
-        pid = spawn(argv);
+        pid = spawn(argv, pfd[1]);
+        if (pfd[1] >= 0) {
+            close(pfd[1]);
+            if (telnet_log_fd >= 0)
+                close(telnet_log_fd);
+            telnet_log_fd = pfd[0];
+        }
     }
     if (rq->op != LM_SIGNAL) {
         if (pid < 0) {
@@ -293,11 +309,22 @@ static void serve(int sock, const struct launcher_conf *c)
 
     int gone = 0;
     while (!gone) {
-        struct pollfd p[2] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
+        struct pollfd p[3] = { { .fd = sock, .events = POLLIN }, { .fd = sfd, .events = POLLIN },
+                               { .fd = telnet_log_fd, .events = POLLIN } };
+        if (poll(p, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             bk_die_errno("launcher: poll");
+        }
+        if (p[2].revents && telnet_log_fd >= 0) {
+            static char lbuf[16384];
+            ssize_t ln = read(telnet_log_fd, lbuf, sizeof lbuf);
+            if (ln > 0) {
+                log_write_raw(lbuf, (size_t)ln);
+            } else if (ln == 0 || (errno != EINTR && errno != EAGAIN)) {
+                close(telnet_log_fd);   /* that telnet shell has ended */
+                telnet_log_fd = -1;
+            }
         }
         if (p[1].revents) {
             drain_signalfd(sfd);

@@ -16,6 +16,13 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 /* path NULL: stdout (or stderr if use_stderr). Returns 0 or -1/errno. */
 int log_open(const char *path, int verbose, int use_stderr);
 void log_no_reopen(void);
+/* 1 when FD is systemd's journal stream (JOURNAL_STREAM=DEV:INODE matches
+ * its fstat): lines then start with a syslog priority "<3>".."<7>". */
+int log_is_journal_fd(int fd);
+/* Append BUF (complete lines formatted by another process, e.g. the
+ * telnet shell's, relayed by the scheduler's launcher) to the log,
+ * following a rename like log_msg does. */
+void log_write_raw(const char *buf, size_t len);
 int log_fd(void);          /* current descriptor (for sandbox bookkeeping) */
 int log_is_stdio(void);    /* 1 when logging goes to stdout/stderr */
 
