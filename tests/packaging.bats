@@ -7,6 +7,23 @@
 load lib/common
 load lib/sched
 
+# The Debian package is built once per run of this suite (about a minute),
+# from a copy of the tree, into $BATS_FILE_TMPDIR/deb.
+setup_file() {
+    local d=$BATS_FILE_TMPDIR/deb
+    mkdir -p "$d/src"
+    (cd "$BATS_TEST_DIRNAME/.." && tar --exclude=./build --exclude='./debian/backy' \
+        --exclude='./debian/.debhelper' --exclude='./debian/files' --exclude='./debian/*.substvars' \
+        --exclude='./debian/*.log' -cf - .) | tar -C "$d/src" -xf -
+    if command -v dpkg-buildpackage >/dev/null; then
+        (cd "$d/src" && DEB_BUILD_OPTIONS=parallel=2 dpkg-buildpackage -b -us -uc >"$d/build.log" 2>&1)
+        echo $? >"$d/rc"
+    else
+        echo "dpkg-buildpackage missing (packages dpkg-dev, debhelper)" >"$d/build.log"
+        echo 127 >"$d/rc"
+    fi
+}
+
 # the programs built (every cmd/NAME)
 programs() {
     local d
@@ -20,11 +37,12 @@ programs() {
     local want p errs=""
     want=$(sed -n 's/^#define BACKY_VERSION "\(.*\)"$/\1/p' "$BACKY_ROOT/${BACKY_BUILD}/version.h")
     [ -n "$want" ] || fail "no version in version.h"
-    if git -C "$BACKY_ROOT" rev-parse HEAD >/dev/null 2>&1; then
-        [[ $want == *"$(git -C "$BACKY_ROOT" rev-parse --short HEAD)"* ]] ||
-            [[ $want == "$(git -C "$BACKY_ROOT" describe --tags --dirty 2>/dev/null)" ]] ||
-            fail "version $want does not name the commit"
-    fi
+    # git describe (a tag), or the Makefile's VERSION (+g and the commit)
+    local mkver
+    mkver=$(sed -n 's/^VERSION := //p' "$BACKY_ROOT/Makefile")
+    [[ $want == "$mkver" || $want == "$mkver+g"* ]] ||
+        [[ $want == "$(git -C "$BACKY_ROOT" describe --tags --dirty 2>/dev/null)" ]] ||
+        fail "version $want is neither VERSION ($mkver) nor git describe"
     for p in $(programs); do
         run "$BACKY_BIN/$p" --version
         [ "$status" = 0 ] && [ "$output" = "$p $want" ] ||
@@ -286,4 +304,47 @@ PY
     run journal_run other "$BACKY_BIN/backy" -b "$T/job2" init file "$T/src.img"
     assert_output_matches '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] INFO initialised'
     ! grep -q '^<' <<<"$output" || fail "priority prefix without the journal: $output"
+}
+
+@test "debian: dpkg-buildpackage -b builds a package with programs, man pages, units, completion and logrotate snippet" {
+    local d=$BATS_FILE_TMPDIR/deb deb
+    [ "$(cat "$d/rc")" = 0 ] || fail "dpkg-buildpackage failed: $(tail -30 "$d/build.log")"
+    deb=$(ls "$d"/backy_*_*.deb)
+    run dpkg-deb -c "$deb"
+    assert_success
+    local p
+    for p in $(programs); do
+        assert_output_matches "^-rwxr-xr-x .* \./usr/bin/$p$"
+        [ "$p" = backy ] || assert_output_matches " \./usr/share/bash-completion/completions/$p -> backy$"
+    done
+    for p in "$BACKY_ROOT"/man/*.[1-8]; do
+        p=${p##*/}
+        assert_output_matches " \./usr/share/man/man${p##*.}/$p\.gz$"
+    done
+    for p in backy-scheduler.service backy-backup@.service backy-backup@.timer backy-expire.service backy-expire.timer; do
+        assert_output_matches " \./lib/systemd/system/$p$"
+    done
+    assert_output_matches " \./usr/share/bash-completion/completions/backy$"
+    assert_output_matches " \./etc/logrotate.d/backy$"
+    # the units name the installed programs
+    mkdir -p "$T/x"
+    dpkg-deb -x "$deb" "$T/x"
+    grep -q '^ExecStart=/usr/bin/backy-sched -c /etc/backy.conf$' "$T/x/lib/systemd/system/backy-scheduler.service"
+    # the logrotate snippet is a conffile
+    dpkg-deb -e "$deb" "$T/ctl"
+    grep -qx /etc/logrotate.d/backy "$T/ctl/conffiles"
+    # the packaged program runs
+    run "$T/x/usr/bin/backy" --version
+    assert_success
+    assert_output_matches '^backy [0-9]'
+}
+
+@test "debian: lintian finds no errors (warnings are listed)" {
+    local d=$BATS_FILE_TMPDIR/deb
+    [ "$(cat "$d/rc")" = 0 ] || fail "dpkg-buildpackage failed"
+    command -v lintian >/dev/null || fail "lintian missing (package lintian)"
+    run lintian --fail-on error "$d"/backy_*_*.deb
+    echo "$output" | grep -E '^[WE]: ' | sed 's/^/# lintian: /' >&3 || true
+    assert_success
+    ! grep -q '^E: ' <<<"$output" || fail "lintian errors: $output"
 }
