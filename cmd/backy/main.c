@@ -21,6 +21,7 @@ static const char usage[] =
     "  -b, --backupdir DIR      job directory (default: the current directory)\n"
     "  -c, --config CONFIG      main configuration (scheduler, check, expire; default /etc/backy.conf)\n"
     "  -h, --help               this text; 'backy ACTION --help' for an action\n"
+    "      --version            the version of backy\n"
     "\n"
     "actions:\n"
     "  init TYPE SOURCE         create a job directory and its config (types: file, ceph-rbd, flyingcircus)\n"
