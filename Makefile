@@ -66,7 +66,7 @@ $(B)/version.h: FORCE | $(B)
 	@v='#define BACKY_VERSION "$(BACKY_VERSION)"'; \
 	[ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" >$@
 $(B)/libcommon/cli.o: $(B)/version.h
-$(B)/libcommon/cli.o: CFLAGS += -I$(B)
+$(B)/libcommon/cli.o: BACKY_CFLAGS += -I$(B)
 FORCE:
 
 # systemd units with the programs' installed path
