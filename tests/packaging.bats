@@ -348,3 +348,25 @@ PY
     assert_success
     ! grep -q '^E: ' <<<"$output" || fail "lintian errors: $output"
 }
+
+@test "man pages: mandoc -Tlint reports nothing (dates parse, no long lines), every program has one" {
+    command -v mandoc >/dev/null || fail "mandoc missing (package mandoc)"
+    local f out errs=""
+    for f in "$BACKY_ROOT"/man/*.[1-8]; do
+        out=$(mandoc -Tlint "$f" 2>&1) || errs="$errs
+$out"
+        [ -z "$out" ] || errs="$errs
+$out"
+        grep -qE '^\.TH [^ ]+ [1-8] "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$f" || errs="$errs
+$f: .TH date is not YYYY-MM-DD"
+    done
+    for f in $(programs); do
+        [ -f "$BACKY_ROOT/man/$f.1" ] || errs="$errs
+$f: no man page man/$f.1"
+    done
+    [ -z "$errs" ] || fail "$errs"
+    # the check can fail: an unparseable date is reported
+    sed 's/^\.TH \([^ ]*\) \([1-8]\) "[^"]*"/.TH \1 \2 "someday"/' "$BACKY_ROOT/man/backy.1" >"$T/bad.1"
+    run mandoc -Tlint "$T/bad.1"
+    assert_output_contains "cannot parse date"
+}
