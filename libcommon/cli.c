@@ -7,7 +7,16 @@
 #include "backy/cli.h"
 #include "backy/log.h"
 #include "backy/util.h"
+/* BUILD/version.h, made by the Makefile; builds without it (the fuzz
+ * harnesses) say "unknown" */
+#if defined(__has_include)
+#if __has_include("version.h")
 #include "version.h"
+#endif
+#endif
+#ifndef BACKY_VERSION
+#define BACKY_VERSION "unknown"
+#endif
 
 const char *bk_version(void)
 {
