@@ -148,8 +148,14 @@ loops_of() {
         [ "$type" != xfs ] || fsfreeze -u "$T/live"
         umount "$T/live"
         if [ "$type" = ext4 ]; then
-            # the copy is of a mounted ext4: its journal wants replaying
+            # the copy is of a mounted ext4: its journal wants replaying,
+            # so a plain read-only mount of a read-only device fails
             dumpe2fs -h "$IMG" 2>/dev/null | grep -q needs_recovery
+            local ro
+            ro=$(losetup -r -f --show "$IMG")
+            run mount -t ext4 -o ro "$ro" "$MNT"
+            losetup -d "$ro"
+            assert_failure
         fi
         before=$(sha256sum <"$IMG")
         run backy -b "$JOB" mount "$MNT"
