@@ -176,7 +176,7 @@ EOF
 @test "logrotate: the installed snippet passes logrotate -d, and a rotated log is reopened" {
     command -v logrotate >/dev/null || fail "logrotate missing (package logrotate)"
     mkdir -p "$T/log"
-    sed "s|/var/log/backy.log /var/log/backy/\*.log|$T/log/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
+    sed "s|/var/log/backy.log /var/log/backy/\*.log /srv/backy/\*/backy.log|$T/log/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
     grep -q "^$T/log/backy.log {" "$T/lr.conf" || fail "snippet's path line changed: $(head -5 "$T/lr.conf")"
     sed -i 's/create 0640 root adm/create 0640 root root/' "$T/lr.conf"
     echo "first" >"$T/log/backy.log"
