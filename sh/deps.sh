@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config clang libyaml-dev libjansson-dev libseccomp-dev libcap-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux fdisk
- systemd logrotate mandoc lintian debhelper dpkg-dev fakeroot
+ systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot
  ceph-mon ceph-osd ceph-common python3-rbd python3 python3-yaml
  telnet netcat-openbsd rsync procps openssh-server openssh-client jq tmux"
 missing=""
