@@ -488,7 +488,8 @@ static void accept_one(int lfd)
             ;
         shutdown(fd, SHUT_WR);
         close(fd);
-        log_warn("telnet: %s refused: %ld clients connected already", peer, max_clients);
+        log_warn("telnet: %s refused: %ld %s connected already", peer, max_clients,
+                 bk_plural((unsigned long long)max_clients, "client", "clients"));
         return;
     }
     struct client *c = bk_calloc(1, sizeof *c);
