@@ -212,3 +212,19 @@ loops_of() {
     assert_equal "$(cat "$MNT/hello")" "ext4 partition"
     backy umount "$MNT"
 }
+
+@test "umount: a revision removed while it was mounted (expired) is still unmounted and detached" {
+    make_disk "$T/disk.img"
+    backup_of "$T/disk.img"
+    backy -b "$JOB" mount --partition 2 "$MNT" >/dev/null
+    local loop
+    loop=$(findmnt -n -o SOURCE -M "$MNT")
+    rm -f "$IMG" "$IMG.rev" "$IMG.sums"
+    grep -q ' (deleted)$' "/sys/block/${loop#/dev/}/loop/backing_file"
+    assert_equal "$(cat "$MNT/hello")" "ext4 partition"
+    run backy umount "$MNT"
+    assert_success
+    assert_output_matches "^detached: +$loop \($IMG\)$"
+    ! findmnt -n -M "$MNT" >/dev/null
+    [ ! -e "/sys/block/${loop#/dev/}/loop/backing_file" ] || fail "$loop still attached"
+}
