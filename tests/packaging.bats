@@ -221,7 +221,7 @@ complete_line() {
     ids=$(rev_ids "$T/job" | sort)
     run complete_line "backy "
     assert_success
-    for a in init backup find restore status verify scheduler check mount umount; do
+    for a in init backup find restore status verify scheduler check mount umount forget tags expire; do
         grep -qx "$a" <<<"$output" || fail "action $a not offered: $output"
     done
     run complete_line "backy -b $T/job res"
@@ -244,6 +244,10 @@ complete_line() {
     assert_equal "$output" "monthly"
     run complete_line "backy-verify --a"
     assert_equal "$output" "--all"
+    run complete_line "backy -b $T/job tags -r daily a"
+    assert_equal "$output" "add"
+    run complete_line "backy-expire --d"
+    assert_equal "$output" "--dry-run"
     # another directory, other revisions: none of these
     run complete_line "backy -b $T find -r we"
     assert_equal "$output" ""

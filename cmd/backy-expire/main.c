@@ -155,6 +155,7 @@ out:
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *config = BK_DEFAULT_CONFIG;
     int dry_run = 0;

@@ -59,6 +59,7 @@ static void join_tags(char **tags, size_t n, char *buf, size_t len)
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
     static const struct option longopts[] = {BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {0, 0, 0, 0}};
