@@ -142,7 +142,7 @@ static int expire_job(const struct bk_mainconf *conf, const struct bk_jobcfg *jo
     struct jobctx jc = {.name = job->name};
     size_t n = expire_apply(&st, &conf->scheds[job->sched], now, dry_run, report, &jc, NULL);
     if (n == 0)
-        log_debug("%s: nothing to expire (%zu revisions)", job->name, st.n);
+        log_debug("%s: nothing to expire (%zu %s)", job->name, st.n, bk_plural(st.n, "revision", "revisions"));
     store_close(&st);
     rc = jc.failed ? -1 : 0;
 out:
