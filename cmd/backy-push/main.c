@@ -313,6 +313,7 @@ static void stop_mux(void)
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     int all = 0;
     static const struct option longopts[] = {BK_CLI_LONG, {"all", no_argument, 0, 'A'}, {0, 0, 0, 0}};

@@ -251,6 +251,7 @@ static void punch(int img, uint64_t off, uint64_t len, const unsigned char *zero
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *origin = "";
     static const struct option longopts[] = {BK_CLI_LONG, {"origin", required_argument, 0, 'O'},

@@ -31,6 +31,7 @@ static struct sb_policy policy = {
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     int as_json = 0;
     static const struct option longopts[] = {BK_CLI_LONG, {"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};

@@ -94,6 +94,7 @@ static void load_sums(int dirfd, const char *dir, struct image *im, uint32_t wan
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL, *base_spec = NULL;
     int force = 0;
