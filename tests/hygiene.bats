@@ -221,7 +221,7 @@ EOF
     assert_only_error_line backy-status
     assert_output_contains "$S/no\\nwhere"
     # the log has one line per message, too: every line is a log line
-    run grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} \[[0-9]+\] [A-Z]+ ' "$T/log"
+    run grep -cvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] [A-Z]+ ' "$T/log"
     assert_equal "$output" 0
     grep -qF "invalid revision spec 'a\\nb'" "$T/log"
     assert_equal "$(status_count "$JOB")" 1

@@ -69,7 +69,7 @@ assert_one_line_error() {
     assert_failure 1
     assert_output_matches "^$1: error: "
     local other
-    other=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} \[[0-9]+\] [A-Z]+ ' <<<"$output" || true)
+    other=$(grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] [A-Z]+ ' <<<"$output" || true)
     if [ "$(wc -l <<<"$other")" != 1 ]; then
         echo "expected one error line, got:" >&2
         echo "$other" >&2

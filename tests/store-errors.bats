@@ -30,7 +30,7 @@ assert_job_unchanged() {
 }
 
 # Exit status 1 and one line "PROG: error: ..." besides log lines
-# ("YYYY-MM-DD HH:MM:SS [PID] LEVEL ...", on stdout when there is no -l).
+# ("YYYY-MM-DDTHH:MM:SSZ [PID] LEVEL ...", on stdout when there is no -l).
 assert_one_line_error() {
     assert_failure 1
     assert_output_matches "^$1: error: "

@@ -1,4 +1,5 @@
-/* log.h - timestamped log lines: "YYYY-MM-DD HH:MM:SS [PID] LEVEL message".
+/* log.h - timestamped log lines: "YYYY-MM-DDTHH:MM:SSZ [PID] LEVEL message" (UTC;
+ * on the systemd journal "<N>[PID] LEVEL message", see log.c).
  *
  * log_open(path): append to path. Before each line the path is checked with
  * stat(); if the file was renamed or removed (log rotation), a new file of
