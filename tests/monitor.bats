@@ -91,7 +91,7 @@ check_exits() {
     # the check warns and names the job
     run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
     assert_failure 1
-    assert_output_contains "BACKY WARNING - 1 jobs backed up in time, 1 with warnings: vm (1 dated in the future) |"
+    assert_output_contains "BACKY WARNING - 1 job backed up in time, 1 with warnings: vm (1 dated in the future) |"
     # -r 0, last and a default restore give the newest real backup
     newest=$(newest_id "$M/vm")
     [ "$newest" != "$future" ]
