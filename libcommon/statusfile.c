@@ -325,10 +325,14 @@ int status_log_error(int dirfd, const char *path, long pid, char *out, size_t le
     for (const char *line = buf; line < buf + got;) {
         const char *nl = memchr(line, '\n', (size_t)(buf + got - line));
         const char *le = nl ? nl : buf + got;
-        /* the tag sits after "YYYY-MM-DD HH:MM:SS" */
-        if (le - line > 19 + (ptrdiff_t)tl && !memcmp(line + 19, tag, tl)) {
-            found = line + 19 + tl;
-            end = le;
+        /* the tag sits after "YYYY-MM-DDTHH:MM:SSZ" (20 bytes; 19 in logs
+         * written before the zone was added) */
+        for (ptrdiff_t ts = 20; ts >= 19; ts--) {
+            if (le - line > ts + (ptrdiff_t)tl && !memcmp(line + ts, tag, tl)) {
+                found = line + ts + tl;
+                end = le;
+                break;
+            }
         }
         line = nl ? nl + 1 : buf + got;
     }
