@@ -138,7 +138,7 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         snprintf(rate, sizeof rate, "%d", (int)rq->rate);
         char *argv[] = { verify_prog, "-b", (char *)rq->dir, "-l", logp, "--all",
                          "--rate-limit", rate, NULL };
-        pid = spawn(argv);
+        pid = spawn(argv, -1);
         free(logp);
     } else { /* LM_TELNET */
         char port[16];
