@@ -924,7 +924,9 @@ static void print_policy(const struct sb_policy *p, FILE *f)
         }
     fprintf(f, "\nuser: %s\n", p->run_as_user ? p->run_as_user : "(unchanged)");
 
-    if (!p->fs) {
+    if (!p->fs && p->fs_exempt) {
+        fprintf(f, "landlock: not applied: %s\n", p->fs_exempt);
+    } else if (!p->fs) {
         fprintf(f, "landlock: NO RULES DECLARED (file system not confined)\n");
     } else {
         fprintf(f, "landlock: every file-system right of the kernel's ABI is handled\n");

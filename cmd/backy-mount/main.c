@@ -39,6 +39,8 @@ static const struct sb_policy policy = {
     .name = "backy-mount",
     .groups = SB_BASE | SB_RDONLY | SB_LOOPMOUNT,
     .keep_caps = 1ULL << CAP_SYS_ADMIN,
+    .fs_exempt = "mount(2) and umount2(2) are refused to a Landlock-restricted process; "
+                 "the seccomp filter allows only loop ioctls and read-only mounts",
 };
 
 #define MAX_PARTS 128

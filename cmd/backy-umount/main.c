@@ -31,6 +31,8 @@ static const struct sb_policy policy = {
     .name = "backy-umount",
     .groups = SB_BASE | SB_RDONLY | SB_LOOPMOUNT,
     .keep_caps = 1ULL << CAP_SYS_ADMIN,
+    .fs_exempt = "mount(2) and umount2(2) are refused to a Landlock-restricted process; "
+                 "the seccomp filter allows only loop ioctls and read-only mounts",
 };
 
 /* Undo the octal escapes (\040 for a space) of /proc/self/mountinfo. */

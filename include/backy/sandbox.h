@@ -131,6 +131,12 @@ struct sb_policy {
      * (connect and bind) or SB_PROC (children may need both). */
     const struct sb_fs_rule *fs;
     const struct sb_arg_eq *extra_if;  /* optional: run-time argument rules */
+    /* Why the tool cannot have Landlock rules at all, for the few whose
+     * job Landlock forbids (mount(2) and umount(2) are refused to a
+     * Landlock-restricted process): with fs NULL the listing shows this
+     * reason instead of flagging the tool; its seccomp filter must then
+     * say what it may do. */
+    const char *fs_exempt;
 };
 
 /* Enter the sandbox; on any failure prints an error and exits 1.

@@ -79,7 +79,7 @@ static int run(unsigned groups, uint64_t keep, const char *user, const char *mod
             setenv("BACKY_SECCOMP", mode, 1);
         else
             unsetenv("BACKY_SECCOMP");
-        struct sb_policy p = { "test_sandbox", groups, NULL, keep, user, NULL, NULL };
+        struct sb_policy p = { "test_sandbox", groups, NULL, keep, user, NULL, NULL, NULL };
         sandbox_enter(&p);
         _exit(fn());
     }
@@ -298,7 +298,7 @@ static int thread_caps_child(int mode, char *err, size_t errlen)
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], 2);
-        struct sb_policy p = { "test_sandbox", SB_RDONLY | SB_THREADS, NULL, 0, NULL, NULL, NULL };
+        struct sb_policy p = { "test_sandbox", SB_RDONLY | SB_THREADS, NULL, 0, NULL, NULL, NULL, NULL };
         pthread_t t;
         if (mode == 2)
             sandbox_drop_privs(&p);
@@ -423,7 +423,7 @@ static int run_fs(unsigned groups, int (*fn)(void))
     if (pid == 0) {
         struct sb_fs_rule rules[] = { { ll_dir, -1, groups & SB_WRITE ? SB_FS_RW : SB_FS_READ },
                                       { NULL, -1, 0 } };
-        struct sb_policy p = { "test_sandbox", groups, NULL, 0, NULL, rules, NULL };
+        struct sb_policy p = { "test_sandbox", groups, NULL, 0, NULL, rules, NULL, NULL };
         sandbox_enter(&p);
         _exit(fn());
     }
@@ -447,7 +447,7 @@ static int run_connect(unsigned groups)
         if (s < 0)
             _exit(20);
         static const int extra[] = { __NR_connect, -1 };
-        struct sb_policy p = { "test_sandbox", groups, extra, 0, NULL, sb_fs_nothing, NULL };
+        struct sb_policy p = { "test_sandbox", groups, extra, 0, NULL, sb_fs_nothing, NULL, NULL };
         sandbox_enter(&p);
         struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)tcp_port),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -475,7 +475,7 @@ static int run_scoped(void)
     if (pid < 0)
         abort();
     if (pid == 0) {
-        struct sb_policy p = { "test_sandbox", SB_BASE | SB_PROC, NULL, 0, NULL, sb_fs_nothing, NULL };
+        struct sb_policy p = { "test_sandbox", SB_BASE | SB_PROC, NULL, 0, NULL, sb_fs_nothing, NULL, NULL };
         sandbox_enter(&p);
         _exit(c_kill_parent());
     }
@@ -591,7 +591,7 @@ int main(void)
         fflush(stdout);
         pid_t pid = fork();
         if (pid == 0) {
-            struct sb_policy p = { "test_sandbox", RO | SB_THREADS, NULL, 0, NULL, NULL, NULL };
+            struct sb_policy p = { "test_sandbox", RO | SB_THREADS, NULL, 0, NULL, NULL, NULL, NULL };
             sandbox_drop_privs(&p);
             pthread_t t;
             if (pthread_create(&t, NULL, late_ptrace, NULL) != 0)
@@ -684,7 +684,7 @@ int main(void)
             dup2(pfd[1], 1);
             dup2(pfd[1], 2);
             struct sb_fs_rule rules[] = { { dir, -1, SB_FS_READ }, { NULL, -1, 0 } };
-            struct sb_policy p = { "test_sandbox", RW, NULL, 0, NULL, rules, NULL };
+            struct sb_policy p = { "test_sandbox", RW, NULL, 0, NULL, rules, NULL, NULL };
             sandbox_enter(&p);
             int fd = open(outside, O_WRONLY | O_CREAT, 0600);
             _exit(fd >= 0 ? 0 : 1);
