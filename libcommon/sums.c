@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxh_x86dispatch.h>
 
@@ -278,75 +279,24 @@ fail:
     return -1;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 int sums_save(int dirfd, const char *name, const struct bk_sums *s, int mode,
               char *err, size_t errlen)
 {
-    char tmp[512];
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", name) >= sizeof(tmp)) {
-        snprintf(err, errlen, "cannot write sums: %s: name too long", name);
-        errno = ENAMETOOLONG;
-        return -1;
-    }
     unsigned char hdr[BK_SUMS_HDR_SIZE];
     /* The hashes are written from memory; on big-endian hosts they are
      * swapped in place and back. */
     struct bk_sums *ms = (struct bk_sums *)s;
     swap_hashes(ms->h, ms->nblocks);
     make_header(s, hdr);
-    const char *what = "cannot create";
-    int e = 0;
-    unlinkat(dirfd, tmp, 0);
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    if (fd < 0) {
-        e = errno;
-        swap_hashes(ms->h, ms->nblocks);
-        snprintf(err, errlen, "%s sums: %s: %s", what, tmp, strerror(e));
-        errno = e;
-        return -1;
-    }
-    what = "cannot write";
-    if (write_all(fd, hdr, sizeof(hdr)) < 0 ||
-        write_all(fd, s->h, s->nblocks * HASH_SIZE) < 0)
-        goto fail;
-    what = "cannot fsync";
-    if (fsync(fd) < 0)
-        goto fail;
-    what = "cannot close";
-    if (close(fd) < 0) {
-        fd = -1;
-        goto fail;
-    }
-    fd = -1;
-    what = "cannot rename";
-    if (renameat(dirfd, tmp, dirfd, name) < 0)
-        goto fail;
-    what = "cannot fsync directory for";
-    if (fsync(dirfd) < 0 && errno != EINVAL)
-        goto fail;
+    struct iovec iov[2] = {
+        {.iov_base = hdr, .iov_len = sizeof(hdr)},
+        {.iov_base = s->h, .iov_len = s->nblocks * HASH_SIZE},
+    };
+    int r = bk_atomic_writev(dirfd, name, iov, 2, (mode_t)mode, 0);
+    int e = errno;
     swap_hashes(ms->h, ms->nblocks);
-    return 0;
-fail:
-    e = errno;
-    if (fd >= 0)
-        close(fd);
-    unlinkat(dirfd, tmp, 0);
-    swap_hashes(ms->h, ms->nblocks);
-    snprintf(err, errlen, "%s sums: %s: %s", what, name, strerror(e));
+    if (r < 0)
+        snprintf(err, errlen, "cannot write sums: %s: %s", name, strerror(e));
     errno = e;
-    return -1;
+    return r;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backy/log.h"
@@ -360,28 +361,59 @@ int bk_fsync_dir(int dirfd)
     return r;
 }
 
-int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+int bk_atomic_writev(int dirfd, const char *name, const struct iovec *iov, int iovcnt,
+                     mode_t mode, unsigned flags)
 {
     char tmp[4096];
     if (bk_snprintf(tmp, sizeof tmp, "%s.tmp-%ld", name, (long)getpid()) < 0)
         return -1;
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    struct stat sb;
+    if ((flags & BK_ATOMIC_NOREPLACE) && fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    unlinkat(dirfd, tmp, 0);
+    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -1;
-    if (bk_write_all(fd, buf, len) < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+    int r = 0;
+    for (int i = 0; i < iovcnt && r == 0; i++)
+        r = bk_write_all(fd, iov[i].iov_base, iov[i].iov_len);
+    if (r < 0 || fchmod(fd, mode) < 0 || fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlinkat(dirfd, tmp, 0);
         errno = e;
         return -1;
     }
-    if (close(fd) < 0 || renameat(dirfd, tmp, dirfd, name) < 0) {
-        int e = errno;
-        unlinkat(dirfd, tmp, 0);
-        errno = e;
-        return -1;
+    if (close(fd) < 0)
+        goto fail;
+    if (flags & BK_ATOMIC_NOREPLACE) {
+        if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
+            if (errno != EINVAL && errno != ENOSYS)
+                goto fail;
+            /* filesystems without RENAME_NOREPLACE: link refuses to replace too */
+            if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+                goto fail;
+            unlinkat(dirfd, tmp, 0);
+        }
+    } else if (renameat(dirfd, tmp, dirfd, name) < 0) {
+        goto fail;
     }
-    return bk_fsync_dir(dirfd);
+    if (bk_fsync_dir(dirfd) < 0 && errno != EINVAL)
+        return -1;
+    return 0;
+fail:;
+    int e = errno;
+    unlinkat(dirfd, tmp, 0);
+    errno = e;
+    return -1;
+}
+
+int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode)
+{
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    return bk_atomic_writev(dirfd, name, &iov, 1, mode, 0);
 }
 
 int bk_parse_u64(const char *s, uint64_t *out)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backy/cli.h"
@@ -87,33 +88,12 @@ int main(int argc, char **argv)
 
     /* temp file, fsync, then a rename that refuses to replace */
     char *y = srccfg_format(&cfg);
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "config.tmp-%ld", (long)getpid());
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0)
-        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
-    if (bk_write_all(fd, y, strlen(y)) < 0 || fsync(fd) < 0 || close(fd) < 0) {
-        unlinkat(dfd, tmp, 0);
-        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
-    }
-    if (renameat2(dfd, tmp, dfd, "config", RENAME_NOREPLACE) < 0) {
-        int e = errno;
-        if (e == EINVAL || e == ENOSYS) {
-            /* filesystems without RENAME_NOREPLACE: link refuses to replace too */
-            if (linkat(dfd, tmp, dfd, "config", 0) == 0) {
-                unlinkat(dfd, tmp, 0);
-                goto done;
-            }
-            e = errno;
-        }
-        unlinkat(dfd, tmp, 0);
-        errno = e;
-        if (e == EEXIST)
+    struct iovec iov = {.iov_base = y, .iov_len = strlen(y)};
+    if (bk_atomic_writev(dfd, "config", &iov, 1, 0640, BK_ATOMIC_NOREPLACE) < 0) {
+        if (errno == EEXIST)
             bk_die("job directory already has a config, not overwriting it: %s/config", dir);
         bk_die_errno("cannot write job configuration: %s/config", dir);
     }
-done:
-    bk_fsync_dir(dfd);
     log_info("initialised job directory %s for %s source %s", dir, t->name, source);
     free(y);
     srccfg_free(&cfg);

@@ -40,7 +40,7 @@ static const char usage[] =
     "job is running (the job is locked).\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
-/* Rewrites ID.rev (temp file, chmod, rename) in the job directory. */
+/* Rewrites ID.rev (rev_save: temp file, chmod, rename) in the job directory. */
 static struct sb_policy policy = {
     .name = "backy-tags",
     .groups = SB_BASE | SB_WRITE,

@@ -19,7 +19,7 @@
  *
  * A file whose magic, version, algorithm, sizes or check do not match is
  * rejected as a whole (the backup then falls back to comparing images).
- * Files are replaced atomically: ID.sums.tmp, fsync, rename, fsync dir. */
+ * Files are replaced atomically: ID.sums.tmp-PID, fsync, rename, fsync dir. */
 #ifndef BACKY_SUMS_H
 #define BACKY_SUMS_H
 
@@ -72,7 +72,7 @@ void sums_hash(const void *buf, size_t len, struct bk_hash *out);
  * malformed or corrupt) and "what: name: reason" in err. */
 int sums_load(int dirfd, const char *name, struct bk_sums *s, char *err, size_t errlen);
 /* Write dirfd/name atomically with the given mode (temp name is
- * NAME.tmp; fsync; rename; fsync dir). 0 or -1 with err. */
+ * NAME.tmp-PID; fsync; rename; fsync dir: bk_atomic_writev). 0 or -1 with err. */
 int sums_save(int dirfd, const char *name, const struct bk_sums *s, int mode,
               char *err, size_t errlen);
 

@@ -75,8 +75,16 @@ char *bk_read_file(int dirfd, const char *path, size_t max, size_t *lenp);
 
 /* Replace dirfd/name atomically with the given contents and mode:
  * write "name.tmp-PID", fsync, rename over name, fsync the directory.
- * 0 or -1/errno; the temp file is removed on failure. */
+ * 0 or -1/errno; the temp file is removed on failure, and name is either
+ * untouched or complete. The one way backy writes a file in place. */
 int bk_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode);
+/* The same with the contents in pieces. flags: BK_ATOMIC_NOREPLACE fails
+ * with EEXIST when name exists (renameat2 RENAME_NOREPLACE, or link where
+ * the filesystem lacks it) instead of replacing it. */
+#define BK_ATOMIC_NOREPLACE 1u
+struct iovec;
+int bk_atomic_writev(int dirfd, const char *name, const struct iovec *iov, int iovcnt,
+                     mode_t mode, unsigned flags);
 
 /* fsync a directory. */
 int bk_fsync_dir(int dirfd);

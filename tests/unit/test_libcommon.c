@@ -1,10 +1,15 @@
 /* test_libcommon.c - revision specs, .rev round trip and backy 2.0 forms,
  * short UUIDs, durations, tables, YAML errors with positions. */
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backy/duration.h"
@@ -434,6 +439,100 @@ static void test_table(void)
     tap_ok(!strcmp(buf, "149.31 MiB"), "size formatting");
 }
 
+/* Names in a directory other than . and .., space separated, sorted by readdir order. */
+static int count_entries(const char *dir, char *names, size_t len)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    names[0] = '\0';
+    if (!d)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        n++;
+        size_t o = strlen(names);
+        snprintf(names + o, len - o, "%s ", de->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+static int has_contents(int dfd, const char *name, const char *want)
+{
+    size_t len;
+    char *got = bk_read_file(dfd, name, 1 << 20, &len);
+    int ok = got && len == strlen(want) && !memcmp(got, want, len);
+    free(got);
+    return ok;
+}
+
+static void test_atomic_write(void)
+{
+    char dir[] = "/tmp/backy-unit-XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char names[1024];
+    struct stat sb;
+
+    tap_ok(bk_atomic_write(dfd, "f", "old", 3, 0640) == 0 && has_contents(dfd, "f", "old") &&
+           fstatat(dfd, "f", &sb, 0) == 0 && (sb.st_mode & 0777) == 0640,
+           "atomic_write: creates the file with its mode");
+    tap_ok(bk_atomic_write(dfd, "f", "new", 3, 0440) == 0 && has_contents(dfd, "f", "new") &&
+           fstatat(dfd, "f", &sb, 0) == 0 && (sb.st_mode & 0777) == 0440 &&
+           count_entries(dir, names, sizeof names) == 1,
+           "atomic_write: replaces it, no temp file left");
+
+    /* a write that fails half way (file size limit): the target keeps its
+     * old contents and the temp file is gone */
+    size_t big = 1 << 20;
+    char *buf = malloc(big);
+    memset(buf, 'x', big);
+    struct rlimit old, lim = {.rlim_cur = 4096, .rlim_max = RLIM_INFINITY};
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim.rlim_max = old.rlim_max;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    errno = 0;
+    int r = bk_atomic_write(dfd, "f", buf, big, 0640);
+    int e = errno;
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    tap_ok(r < 0 && e == EFBIG, "atomic_write: a failed write reports it (EFBIG)");
+    tap_ok(has_contents(dfd, "f", "new"), "atomic_write: a failed write leaves the old target whole");
+    tap_ok(count_entries(dir, names, sizeof names) == 1, "atomic_write: a failed write leaves no temp file");
+    if (count_entries(dir, names, sizeof names) != 1)
+        printf("# entries: %s\n", names);
+    free(buf);
+
+    /* the rename fails: the target is a directory that is not empty */
+    mkdirat(dfd, "d", 0755);
+    int x = openat(dfd, "d/x", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    close(x);
+    tap_ok(bk_atomic_write(dfd, "d", "z", 1, 0640) < 0 && count_entries(dir, names, sizeof names) == 2,
+           "atomic_write: a failed rename leaves no temp file");
+
+    tap_ok(bk_atomic_writev(dfd, "f", &(struct iovec){.iov_base = "other", .iov_len = 5}, 1, 0640,
+                            BK_ATOMIC_NOREPLACE) < 0 && errno == EEXIST &&
+           has_contents(dfd, "f", "new") && count_entries(dir, names, sizeof names) == 2,
+           "atomic_writev NOREPLACE: an existing file stays, EEXIST, no temp file");
+    struct iovec iov[2] = {{.iov_base = "one,", .iov_len = 4}, {.iov_base = "two", .iov_len = 3}};
+    tap_ok(bk_atomic_writev(dfd, "g", iov, 2, 0600, BK_ATOMIC_NOREPLACE) == 0 &&
+           has_contents(dfd, "g", "one,two") && count_entries(dir, names, sizeof names) == 3,
+           "atomic_writev NOREPLACE: writes a new file from pieces");
+
+    unlinkat(dfd, "d/x", 0);
+    unlinkat(dfd, "d", AT_REMOVEDIR);
+    unlinkat(dfd, "f", 0);
+    unlinkat(dfd, "g", 0);
+    close(dfd);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_shortuuid();
@@ -445,5 +544,6 @@ int main(void)
     test_yaml();
     test_srccfg();
     test_table();
+    test_atomic_write();
     return tap_done();
 }
