@@ -589,12 +589,7 @@ static int run_phase(struct ctx *c, struct worker *wk, chunk_fn fn)
     return atomic_load(&c->failed) ? -1 : 0;
 }
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double now_mono(void) { return bk_mono(); }
 
 /* Source bytes the backup pass reads, plus the whole source again for
  * verify: full: the total of the progress line. */

@@ -141,20 +141,6 @@ static void cleanup(struct bk_store *st)
     closedir(d);
 }
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static enum bk_verify parse_verify(const char *v, const char *where)
 {
     if (!v || !strcmp(v, "default") || !strcmp(v, "sample"))
@@ -289,8 +275,8 @@ int main(int argc, char **argv)
     snprintf(rev.id, sizeof rev.id, "%s", new_id);
     if (parent)
         snprintf(rev.parent, sizeof rev.parent, "%s", parent->id);
-    rev.timestamp = now_real();
-    double t0 = now_mono();
+    rev.timestamp = bk_now();
+    double t0 = bk_mono();
 
     /* Privileges are dropped while the process has one thread (capabilities
      * and the Landlock domain are per thread, inherited by later threads):
@@ -343,7 +329,7 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&commit_lock);
     rev_committed = 1;
     rev.complete = 1;
-    rev.duration = now_mono() - t0;
+    rev.duration = bk_mono() - t0;
     rev.bytes_written = ds.bytes_written;
     if (rev_save(dirfd, &rev) < 0) {
         int e = errno;

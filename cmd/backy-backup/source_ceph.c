@@ -249,13 +249,6 @@ static int image_open_rw(struct ceph_src *cs, rbd_image_t *img, char *err, size_
     return 0;
 }
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* flyingcircus: ask the VM's host for a frozen snapshot and wait for it.
  * Returns 1 when it appeared, 0 when not (after a warning), -1 on error. */
 static int fc_wait_for_snapshot(struct ceph_src *cs, rbd_image_t img, char *err, size_t errlen)
@@ -267,11 +260,11 @@ static int fc_wait_for_snapshot(struct ceph_src *cs, rbd_image_t img, char *err,
     }
     log_info("asked the host of VM %s for snapshot %s (consul key %s), waiting up to %" PRId64 " s",
              cs->vm, cs->newsnap, key, cs->consul_timeout);
-    double deadline = now_mono() + (double)cs->consul_timeout;
+    double deadline = bk_mono() + (double)cs->consul_timeout;
     int exists = 0, r = 0;
     for (;;) {
         r = snap_exists(img, cs->newsnap, &exists);
-        if (r < 0 || exists || now_mono() >= deadline)
+        if (r < 0 || exists || bk_mono() >= deadline)
             break;
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         nanosleep(&ts, NULL);
@@ -441,12 +434,12 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
     }
 
     rbd_image_t img = NULL;
-    double t0 = now_mono();
+    double t0 = bk_mono();
     if (ceph_connect(cs, err, errlen) < 0 || image_open_rw(cs, &img, err, errlen) < 0) {
         ceph_free(cs);
         return -1;
     }
-    double t1 = now_mono();
+    double t1 = bk_mono();
     if (cs->parentsnap) {
         int r = snap_exists(img, cs->parentsnap, &cs->parent_usable);
         if (r < 0) {
@@ -463,7 +456,7 @@ static int ceph_open_common(struct bk_source *s, const struct bk_srccfg *cfg, co
     cs->rwimg = img;
     img = NULL;
     log_debug("ceph: connected in %.3f s, snapshot %s in %.3f s", t1 - t0, cs->newsnap,
-              now_mono() - t1);
+              bk_mono() - t1);
 
     int r = rbd_open_read_only(cs->io, cs->image, &cs->snapimg, cs->newsnap);
     if (r < 0) {
@@ -665,7 +658,7 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
     struct ceph_src *cs = s->priv;
     struct collect c = { NULL, 0, 0, 1 };
     const char *from = cs->parent_usable ? cs->parentsnap : NULL;
-    double t0 = now_mono();
+    double t0 = bk_mono();
     int r = rbd_diff_iterate2(cs->snapimg, from, 0, s->size, 1, 0, collect_cb, &c);
     if (r < 0) {
         free(c.v);
@@ -686,7 +679,7 @@ static int ceph_changed(struct bk_source *s, int *full, bk_extent_cb cb, void *a
         *(c.v[i].exists ? &data : &zero) += c.v[i].len;
     log_info("%s: %" PRIu64 " bytes changed, %" PRIu64 " bytes discarded, %zu extents%s",
              s->desc, data, zero, c.n, *full ? " (full: no usable parent snapshot)" : "");
-    log_debug("ceph: changes listed in %.3f s, %zu read units", now_mono() - t0, plan_count(cs));
+    log_debug("ceph: changes listed in %.3f s, %zu read units", bk_mono() - t0, plan_count(cs));
 
     /* Without a usable parent snapshot, everything not reported reads as
      * zeros: say so, so that data of the parent image there does not stay. */
@@ -1007,9 +1000,9 @@ static int ceph_finish(struct bk_source *s, int success, char *err, size_t errle
         rbd_close(cs->snapimg);
         cs->snapimg = NULL;
     }
-    double t0 = now_mono();
+    double t0 = bk_mono();
     int r = housekeeping(cs, success, err, errlen);
-    log_debug("ceph: snapshot housekeeping in %.3f s", now_mono() - t0);
+    log_debug("ceph: snapshot housekeeping in %.3f s", bk_mono() - t0);
     return r;
 }
 

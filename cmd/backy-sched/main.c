@@ -136,12 +136,7 @@ static int telnet_backoff = 1;
 static int stopping;
 static double stop_deadline;
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_real(void) { return bk_now(); }
 
 /* ---- heap of waiting jobs by due time ------------------------------ */
 

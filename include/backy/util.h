@@ -86,6 +86,11 @@ struct iovec;
 int bk_atomic_writev(int dirfd, const char *name, const struct iovec *iov, int iovcnt,
                      mode_t mode, unsigned flags);
 
+/* Seconds on the monotonic clock (CLOCK_MONOTONIC): durations, deadlines. */
+double bk_mono(void);
+/* Seconds since the epoch with fractions (CLOCK_REALTIME): timestamps. */
+double bk_now(void);
+
 /* fsync a directory. */
 int bk_fsync_dir(int dirfd);
 /* fchmodat(dirfd, name, mode, 0) through a descriptor (open, fchmod): the
