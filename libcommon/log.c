@@ -105,7 +105,7 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 {
     static const char *names[] = {"DEBUG", "INFO", "WARNING", "ERROR"};
     static const char prio[] = {'7', '6', '4', '3'};   /* syslog: debug, info, warning, err */
-    if (lvl == LOG_DEBUG && !log_verbose)
+    if (lvl == BK_LOG_DEBUG && !log_verbose)
         return;
     int e = errno;
     if (log_fd_ == -1)

@@ -64,7 +64,7 @@ BK_PRINTF(2, 3) static void result(int code, const char *fmt, ...)
     printf("BACKY %s - %s\n", word[code], line);
     fflush(stdout);
     if (!log_is_stdio())
-        log_msg(code == EXIT_OK ? LOG_INFO : LOG_WARN, "%s %s", word[code], line);
+        log_msg(code == EXIT_OK ? BK_LOG_INFO : BK_LOG_WARN, "%s %s", word[code], line);
     exit(code);
 }
 

@@ -12,7 +12,7 @@
 
 #include "util.h"
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_level { BK_LOG_DEBUG, BK_LOG_INFO, BK_LOG_WARN, BK_LOG_ERROR };
 
 /* path NULL: stdout (or stderr if use_stderr). Returns 0 or -1/errno. */
 int log_open(const char *path, int verbose, int use_stderr);
@@ -29,9 +29,9 @@ int log_is_stdio(void);    /* 1 when logging goes to stdout/stderr */
 
 BK_PRINTF(2, 3) void log_msg(enum log_level lvl, const char *fmt, ...);
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_debug(...) log_msg(BK_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(BK_LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(BK_LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(BK_LOG_ERROR, __VA_ARGS__)
 
 #endif

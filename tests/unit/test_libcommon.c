@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <syslog.h> /* backy/log.h must not clash with it */
 #include <unistd.h>
 
 #include "backy/duration.h"
