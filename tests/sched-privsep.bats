@@ -101,6 +101,9 @@ long_job() {
         wait "$pid" || rc=$?
         [ "$rc" = "$SIGSYS_STATUS" ] || fail "probe $p: status $rc, want $SIGSYS_STATUS: $(cat "$T/sched.out")"
         ! grep -q allowed "$T/sched.out" || fail "probe $p: allowed: $(cat "$T/sched.out")"
+        # its launcher holds the scheduler lock until it has seen the
+        # scheduler go and exited: the next start waits for that
+        wait_for 30 flock -n "$STATUS.lock" true
     done
     # the trap mode names the scheduler, not its launcher
     BACKY_SECCOMP=trap BACKY_SANDBOX_PROBE=fork run "$BACKY_BIN/backy-sched" -c "$T/backy.conf" 3>&-

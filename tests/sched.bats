@@ -125,7 +125,7 @@ $(file_job job3 fast "$T/src3")"
     start_sched "$T/backy.conf"
     wait_for 40 grep -q "job1: removed expired revision" "$T/sched.out"
     wait_for 40 grep -q "job2: removed expired revision" "$T/sched.out"
-    sleep 3
+    wait_for 40 grep -q "job3: removed expired revision" "$T/sched.out"
     stop_sched
     # the ad-hoc revision survives
     assert_file_exists "$M/job1/$manual"

@@ -286,7 +286,7 @@ interrupt_case() {
     job_with_revision
     flock "$JOB/config" sleep 60 &
     track_pid $!
-    sleep 0.3
+    wait_for 10 sh -c "! flock -n '$JOB/config' true"
     run backy -b "$JOB" backup daily
     assert_success
     assert_output_contains "backup already in progress"

@@ -92,6 +92,8 @@ start_telnetd() {
 
 @test "telnetd: a real telnet client; option negotiation is refused" {
     start_telnetd
+    # the sleeps pace the input of the interactive client (it negotiates
+    # first and quits at end of input), they wait for nothing
     run sh -c "{ sleep 1; printf 'jobs web2\r\n'; sleep 1; printf 'quit\r\n'; sleep 1; } | telnet 127.0.0.1 $PORT"
     assert_output_contains "Connected to 127.0.0.1"
     assert_output_contains "| web2"

@@ -69,7 +69,7 @@ load lib/common
     (cd "$a" && sleep 30) &
     busy=$!
     track_pid "$busy"
-    sleep 0.2
+    wait_for 10 sh -c "[ \"\$(readlink /proc/$busy/cwd)\" = \"\$(readlink -f '$a')\" ]"
     testenv_cleanup "$s"
     kill "$busy" 2>/dev/null || true
     for m in "$a" "$b" "$c"; do

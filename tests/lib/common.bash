@@ -6,7 +6,8 @@
 #   T: a scratch directory per test (kept when the test fails, its path
 #   printed; removed on success), loop-mounted filesystems in it
 #   (mk_btrfs, mk_xfs, mk_ext4, mk_tmpfs; all unmounted after each test),
-#   data helpers (make_source, change_blocks, holes...), asserts.
+#   data helpers (make_source, change_blocks, holes...), asserts,
+#   wait_for (wait on a condition instead of a fixed sleep).
 #
 # A suite that defines its own setup/teardown calls common_setup /
 # common_teardown from them.
@@ -22,6 +23,21 @@ DATAGEN="python3 $BACKY_ROOT/tests/lib/datagen.py"
 
 # shellcheck source=../../sh/testenv.sh
 . "$BACKY_ROOT/sh/testenv.sh"
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; fail after
+# SECONDS. A bound on waiting, not a measure of speed.
+wait_for() {
+    local limit=$1 i=0
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        i=$((i + 1))
+        if [ "$i" -ge $((limit * 10)) ]; then
+            echo "gave up after ${limit}s waiting for: $*" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
 
 backy() {
     "$BACKY_BIN/backy" "$@"

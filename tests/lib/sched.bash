@@ -8,21 +8,6 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; fail after
-# SECONDS. A bound on waiting, not a measure of speed.
-wait_for() {
-    local limit=$1 i=0
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        i=$((i + 1))
-        if [ "$i" -ge $((limit * 10)) ]; then
-            echo "gave up after ${limit}s waiting for: $*" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-}
-
 # status_py EXPR: evaluate a python expression with s = the parsed status
 # file ($STATUS) and j = {name: job}.
 status_py() {
