@@ -88,7 +88,7 @@ struct client {
     char *out;
     size_t out_len, out_off, out_cap;
     int closing;                 /* close once out is sent */
-    time_t connected;            /* for the lifetime */
+    time_t connected;            /* for the lifetime (monotonic clock) */
     time_t line_since;           /* connection or previous answer: the line deadline runs from here */
 };
 
@@ -345,7 +345,7 @@ static void run_line(struct client *c, char *line)
 {
     char *cmd, *p;
     tn_split(line, &cmd, &p);
-    c->line_since = time(NULL);
+    c->line_since = (time_t)bk_mono();
     if (!*cmd) {
         /* empty line: just a new prompt */
     } else if (!strcmp(cmd, "jobs")) {
@@ -374,7 +374,7 @@ static void feed(struct client *c, unsigned char b)
         run_line(c, c->in.line);
         break;
     case TN_OVERFLOW:
-        c->line_since = time(NULL);
+        c->line_since = (time_t)bk_mono();
         out_fmt(c, "error: line too long (at most %d bytes)\n", TN_MAX_LINE);
         out_add(c, PROMPT, strlen(PROMPT));
         break;
@@ -495,7 +495,7 @@ static void accept_one(int lfd)
     struct client *c = bk_calloc(1, sizeof *c);
     c->fd = fd;
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    c->connected = c->line_since = time(NULL);
+    c->connected = c->line_since = (time_t)bk_mono();
     out_add(c, PROMPT, strlen(PROMPT));
     clients[nclients++] = c;
     log_debug("telnet: %s connected", c->peer);
@@ -666,7 +666,7 @@ int main(int argc, char **argv)
                 continue;
             bk_die_errno("poll");
         }
-        time_t now = time(NULL);
+        time_t now = (time_t)bk_mono();
         /* clients first: accepting reorders nothing, dropping does */
         for (size_t i = nclients; i-- > 0;) {
             struct client *c = clients[i];
