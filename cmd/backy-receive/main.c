@@ -23,6 +23,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backy/cli.h"
@@ -172,24 +173,10 @@ static int open_jobdir(const char *dir, const char *origin)
     if (!t || t->from_init_arg(origin, &cfg, err, sizeof err) < 0)
         bk_die("--origin: %s", err);
     char *y = srccfg_format(&cfg);
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "config.tmp-%ld", (long)getpid());
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd < 0)
-        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
-    if (bk_write_all(fd, y, strlen(y)) < 0 || fsync(fd) < 0 || close(fd) < 0) {
-        unlinkat(dfd, tmp, 0);
-        bk_die_errno("cannot write job configuration: %s/%s", dir, tmp);
-    }
-    /* link refuses to replace a config another receive made meanwhile */
-    if (linkat(dfd, tmp, dfd, "config", 0) < 0 && errno != EEXIST) {
-        int e = errno;
-        unlinkat(dfd, tmp, 0);
-        errno = e;
+    /* NOREPLACE: a config another receive made meanwhile stays */
+    struct iovec iov = {.iov_base = y, .iov_len = strlen(y)};
+    if (bk_atomic_writev(dfd, "config", &iov, 1, 0640, BK_ATOMIC_NOREPLACE) < 0 && errno != EEXIST)
         bk_die_errno("cannot write job configuration: %s/config", dir);
-    }
-    unlinkat(dfd, tmp, 0);
-    bk_fsync_dir(dfd);
     log_info("created job directory %s for copies from %s", dir, *origin ? origin : "another server");
     free(y);
     srccfg_free(&cfg);
