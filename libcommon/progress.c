@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backy/progress.h"
+#include "backy/util.h"
 
 enum style { ST_NONE, ST_TTY, ST_LINES };
 enum choice { CH_AUTO, CH_ON, CH_OFF };
@@ -77,12 +78,7 @@ void progress_init_asked(void)
     progress_init();
 }
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+static double now_mono(void) { return bk_mono(); }
 
 /* --- formatting ---------------------------------------------------------- */
 
