@@ -58,19 +58,9 @@ static void verify_progress_start(const char *dir, const char *id, uint64_t size
     progress_start(size, label);
 }
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_mono(void) { return bk_mono(); }
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_real(void) { return bk_now(); }
 
 /* --rate-limit: bytes read so far against the time since the first read. */
 static double rate_bps;     /* 0: no limit */
