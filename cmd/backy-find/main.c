@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "backy/cli.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/quarantine.h"
 #include "backy/revision.h"
@@ -11,11 +12,12 @@
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-find [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--force]\n"
+    "usage: backy-find [-l LOGFILE] [-v] [-b DIR] [-r REVISION] [--force] [--json]\n"
     "Prints the full path of the image of REVISION (default: the newest).\n"
     "REVISION: a full ID or unique ID prefix, a relative number (0 = newest),\n"
     "last or latest, or a tag (the newest revision with it).\n"
     "A quarantined revision (verify found it damaged) is refused unless --force.\n"
+    "  --json   print {format, id, path, timestamp, tags, ...} (backy-find(1))\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing, and (Landlock)
@@ -25,15 +27,32 @@ static struct sb_policy policy = {
     .groups = SB_BASE | SB_RDONLY,
 };
 
+/* --json: the revision found, its image path and what identifies it. */
+static void print_json(const char *dir, const struct bk_rev *r)
+{
+    json_t *doc = bk_json_doc();
+    json_object_set_new(doc, "id", bk_json_str(r->id));
+    char *path = bk_asprintf("%s/%s", dir, r->id);
+    json_object_set_new(doc, "path", bk_json_str(path));
+    free(path);
+    bk_json_set_time(doc, "timestamp", r->timestamp);
+    json_object_set_new(doc, "tags", bk_json_tags(r));
+    json_object_set_new(doc, "complete", json_boolean(r->complete));
+    json_object_set_new(doc, "quarantined", json_boolean(rev_quarantined(r)));
+    if (bk_json_print(doc) < 0)
+        bk_die_errno("cannot write to stdout");
+}
+
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
     bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
-    int force = 0;
+    int force = 0, json = 0;
     static const struct option longopts[] = {BK_CLI_LONG, {"revision", required_argument, 0, 'r'},
-                                             {"force", no_argument, 0, 'F'}, {0, 0, 0, 0}};
+                                             {"force", no_argument, 0, 'F'},
+                                             {"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage))
@@ -42,6 +61,8 @@ int main(int argc, char **argv)
             spec = optarg;
         else if (opt == 'F')
             force = 1;
+        else if (opt == 'J')
+            json = 1;
     }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
@@ -64,7 +85,10 @@ int main(int argc, char **argv)
         quarantine_refusal(&st, r, err, sizeof err);
         bk_die("%s", err);
     }
-    printf("%s/%s\n", dir, r->id);
+    if (json)
+        print_json(dir, r);
+    else
+        printf("%s/%s\n", dir, r->id);
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");
     store_close(&st);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backy/cli.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
@@ -17,7 +18,7 @@
 #include "backy/util.h"
 
 static const char usage[] =
-    "usage: backy-status [-l LOGFILE] [-v] [-b DIR]\n"
+    "usage: backy-status [-l LOGFILE] [-v] [-b DIR] [--json]\n"
     "Lists the revisions of the job in DIR (default: the current directory), oldest\n"
     "first: date (UTC), ID, bytes written by the backup, duration, tags. Incomplete\n"
     "revisions show a duration of 0. When a revision needs a word, a last column\n"
@@ -25,6 +26,7 @@ static const char usage[] =
     "quarantined (verify found it damaged), unverifiable (no sums to check), future\n"
     "(dated more than 5 minutes ahead). The summary estimates the space used as\n"
     "the sum of bytes written.\n"
+    "  --json   the same as one JSON document (fields: backy-status(1))\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing, and (Landlock)
@@ -84,15 +86,47 @@ static int revision_states(const struct bk_store *st, char (*state)[64])
     return any;
 }
 
+/* --json: the revisions and the summary as one document. state[i] is the
+ * State column of revision i (comma-separated words, "" for none). */
+static void print_json(const struct bk_store *st, const char *dir, char (*state)[64])
+{
+    json_t *doc = bk_json_doc();
+    json_object_set_new(doc, "job", bk_json_str(dir));
+    json_t *revs = json_array();
+    uint64_t total = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const struct bk_rev *r = &st->revs[i];
+        json_t *o = bk_json_rev(r, st->dirfd);
+        json_t *words = json_array();
+        for (const char *p = state[i]; *p;) {
+            size_t l = strcspn(p, ",");
+            json_array_append_new(words, json_stringn(p, l));
+            p += l + (p[l] == ',');
+        }
+        json_object_set_new(o, "state", words);
+        json_array_append_new(revs, o);
+        total += r->bytes_written;
+    }
+    json_object_set_new(doc, "revisions", revs);
+    json_t *sum = json_object();
+    json_object_set_new(sum, "revisions", bk_json_u64(st->n));
+    json_object_set_new(sum, "bytes_written", bk_json_u64(total));
+    json_object_set_new(doc, "summary", sum);
+    if (bk_json_print(doc) < 0)
+        bk_die_errno("cannot write to stdout");
+}
+
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
     bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
-    static const struct option longopts[] = {BK_CLI_LONG, {0, 0, 0, 0}};
+    int json = 0;
+    static const struct option longopts[] = {BK_CLI_LONG, {"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
-        bk_cli_option(&cli, opt, optarg, usage);
+        if (!bk_cli_option(&cli, opt, optarg, usage) && opt == 'J')
+            json = 1;
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
     /* stdout carries the table: log lines (warnings) go to stderr unless -l */
@@ -109,6 +143,13 @@ int main(int argc, char **argv)
         bk_die("%s", err);
     char (*state)[64] = bk_calloc(st.n ? st.n : 1, sizeof *state);
     int any_state = revision_states(&st, state);
+    if (json) {
+        print_json(&st, dir, state);
+        free(state);
+        store_close(&st);
+        free(dir);
+        return 0;
+    }
     static const char *const hdr[] = {"Date", "ID", "Size", "Durat", "Tags", "State"};
     static const enum table_align al[] = {TA_LEFT, TA_LEFT, TA_RIGHT, TA_RIGHT, TA_LEFT, TA_LEFT};
     /* the manual's five columns; State only when a revision needs it */
