@@ -1,0 +1,200 @@
+#!/usr/bin/env bats
+# --json of status, find, verify, check and expire: one valid JSON document
+# with "format": 1 that says what the human output of the same run says
+# (same revisions, IDs, tags, sizes, states), and the same exit status.
+# Job directories on a loop-mounted btrfs.
+
+load lib/common
+load lib/store
+
+setup() {
+    common_setup
+    require_root_or_skip
+    require_tool backy backy-init backy-backup backy-find backy-status backy-verify
+    command -v jq >/dev/null || fail "jq is not installed (sh/deps.sh installs it)"
+    S=$(mk_btrfs store 256M)
+    JOB=$S/job
+    SRC=$T/source.img
+    make_source "$SRC" 4M
+}
+
+teardown() {
+    common_teardown
+}
+
+# json_of CMD...: stdout of CMD in $json, its exit status in $rc, stderr in
+# $T/stderr; fails when stdout is not exactly one JSON document.
+json_of() {
+    rc=0
+    json=$("$@" 2>"$T/stderr") || rc=$?
+    if [ -n "$json" ]; then
+        [ "$(jq -s 'length' <<<"$json")" = 1 ] || fail "not one JSON document: $json"
+    fi
+}
+
+# human_of CMD...: stdout of CMD in $human, its exit status in $hrc.
+human_of() {
+    hrc=0
+    human=$("$@" 2>/dev/null) || hrc=$?
+}
+
+# The rows of the status table: Date|ID|Size|Durat|Tags[|State].
+status_rows() {
+    awk -F'|' '/^\| / && $2 !~ /^ Date/ {
+        line = ""
+        for (i = 2; i < NF; i++) {
+            c = $i; sub(/^ +/, "", c); sub(/ +$/, "", c)
+            line = line (i > 2 ? "|" : "") c
+        }
+        print line }' <<<"$1"
+}
+
+# The same rows made from status --json, formatted as backy formats them.
+json_rows() {
+    jq -r '.revisions[] | [(.timestamp | floor | strftime("%Y-%m-%d %H:%M:%S UTC")), .id,
+            .bytes_written, (.duration // 0), (.tags | join(",")), (.state | join(","))] | @tsv' <<<"$1" |
+        awk -F'\t' -v states="$2" '{
+            b = $3; split("B KiB MiB GiB TiB PiB EiB", u, " "); k = 1; v = b
+            while (v >= 1024 && k < 7) { v /= 1024; k++ }
+            size = k == 1 ? sprintf("%d B", b) : sprintf("%.2f %s", v, u[k])
+            printf "%s|%s|%s|%.1f s|%s", $1, $2, size, $4, $5
+            if (states) printf "|%s", $6
+            printf "\n" }'
+}
+
+# compare_status JOB: human and JSON status of JOB say the same.
+compare_status() {
+    human_of backy -b "$1" status
+    json_of backy -b "$1" status --json
+    [ "$rc" = "$hrc" ] || fail "exit status $rc with --json, $hrc without"
+    assert_equal "$(jq -r .format <<<"$json")" 1
+    local states=""
+    head -2 <<<"$human" | grep -q '| State' && states=1
+    assert_equal "$(json_rows "$json" "$states")" "$(status_rows "$human")"
+    assert_equal "$(jq -r '.summary.revisions' <<<"$json") revisions" "$(grep -E '^[0-9]+ revisions$' <<<"$human")"
+    assert_equal "$(jq -r '.revisions | length' <<<"$json")" "$(jq -r '.summary.revisions' <<<"$json")"
+}
+
+@test "status --json lists the revisions of the table: IDs, dates, sizes, durations, tags, order" {
+    backy -b "$JOB" init file "$SRC"
+    backy -b "$JOB" backup daily,weekly
+    change_blocks "$SRC" 5 >/dev/null
+    backy -b "$JOB" backup daily
+    backy -b "$JOB" backup hourly
+    compare_status "$JOB"
+    assert_equal "$rc" 0
+    assert_equal "$(jq -r .job <<<"$json")" "$JOB"
+    assert_equal "$(jq -r '.revisions | length' <<<"$json")" 3
+    # the image sizes and the .rev statistics
+    local id
+    for id in $(jq -r '.revisions[].id' <<<"$json"); do
+        assert_equal "$(jq --arg id "$id" '.revisions[] | select(.id == $id) | .size' <<<"$json")" \
+            "$(stat -c %s "$JOB/$id")"
+        grep -q "bytes_written: $(jq --arg id "$id" '.revisions[] | select(.id == $id) | .bytes_written' <<<"$json")\$" \
+            "$JOB/$id.rev"
+    done
+    # parents: each revision's parent is the one before it
+    assert_equal "$(jq -r '.revisions[0].parent' <<<"$json")" null
+    assert_equal "$(jq -r '.revisions[1].parent' <<<"$json")" "$(jq -r '.revisions[0].id' <<<"$json")"
+    assert_equal "$(jq -r '.revisions[2].parent' <<<"$json")" "$(jq -r '.revisions[1].id' <<<"$json")"
+    assert_equal "$(jq -c '[.revisions[] | .complete, .quarantined, .verify, .state]' <<<"$json")" \
+        '[true,false,null,[],true,false,null,[],true,false,null,[]]'
+    # ISO text and number are the same instant
+    assert_equal "$(jq -r '.revisions[0] | (.timestamp | floor | todate) == (.timestamp_iso | sub("\\.[0-9]+"; "") | sub("\\+00:00$"; "Z"))' <<<"$json")" true
+    assert_equal "$(jq -r '.summary.bytes_written == ([.revisions[].bytes_written] | add)' <<<"$json")" true
+}
+
+@test "status --json of an empty job and of a directory that is no job: same exit status, no document on error" {
+    backy -b "$JOB" init file "$SRC"
+    compare_status "$JOB"
+    assert_equal "$rc" 0
+    assert_equal "$(jq -c '[.revisions, .summary]' <<<"$json")" '[[],{"revisions":0,"bytes_written":0}]'
+    mkdir "$S/nojob"
+    human_of backy -b "$S/nojob" status
+    json_of backy -b "$S/nojob" status --json
+    assert_equal "$hrc" 1
+    assert_equal "$rc" 1
+    assert_equal "$json" ""
+    grep -q "^backy-status: error: " "$T/stderr"
+}
+
+@test "status --json: an incomplete revision has state incomplete, duration null" {
+    backy -b "$JOB" init file "$SRC"
+    backy -b "$JOB" backup daily
+    local inc=ZZZZZZZZZZZZZZZZZZZZZZ
+    cp "$SRC" "$JOB/$inc"
+    printf "uuid: %s\ntimestamp: 2099-01-01 00:00:00+00:00\nparent: ''\nstats:\n  bytes_written: 1234\ntags: [daily]\n" \
+        "$inc" >"$JOB/$inc.rev"
+    compare_status "$JOB"
+    assert_equal "$(jq -c --arg id "$inc" '.revisions[] | select(.id == $id) | [.complete, .duration, .bytes_written, (.state | index("incomplete") != null)]' <<<"$json")" \
+        '[false,null,1234,true]'
+}
+
+# what backy 2.0 writes for tags given on its command line: free-form
+write_backy2_revisions() {
+    local o=ENpdQfhQVgzoiWwT4KuQqP a=Q5N5Ng5kFzNFVv6FDDDCHi b=FqZGAe6iG2hadwJoHdpigW id
+    for id in $o $a $b; do
+        cp "$SRC" "$1/$id"
+        chmod 0440 "$1/$id"
+    done
+    printf "{parent: '', stats: {bytes_written: 4194304, duration: 2.5}, tags: [daily], timestamp: 2015-11-04 10:00:00, uuid: %s}\n" \
+        "$o" >"$1/$o.rev"
+    printf "{parent: %s, stats: {bytes_written: 4194304, duration: 2.5}, tags: [daily, 'pre \"upgrade\"', \"it's {x}: [y]\"], timestamp: 2015-11-05 10:00:00, uuid: %s}\n" \
+        "$o" "$a" >"$1/$a.rev"
+    printf "{parent: %s, stats: {bytes_written: 1048576, duration: 2.5}, tags: ['', daily, 'grüße'], timestamp: 2015-11-06 10:00:00, uuid: %s}\n" \
+        "$a" "$b" >"$1/$b.rev"
+    ln -s "$b" "$1/last"
+    ln -s "$b.rev" "$1/last.rev"
+}
+
+@test "status and find --json: free-form backy 2.0 tags with spaces, quotes and brackets, a job path with a space, a quote and a non-UTF-8 byte" {
+    local job="$S/my \"job\" $(printf '\xff')x"
+    backy -b "$job" init file "$SRC"
+    write_backy2_revisions "$job"
+    compare_status "$job"
+    assert_equal "$rc" 0
+    assert_equal "$(jq -c '[.revisions[].tags]' <<<"$json")" \
+        '[["daily"],["daily","it'"'"'s {x}: [y]","pre \"upgrade\""],["","daily","grüße"]]'
+    # the byte that is no UTF-8 is U+FFFD; the rest of the path is intact
+    assert_equal "$(jq -r .job <<<"$json")" "$S/my \"job\" �x"
+    assert_equal "$(jq -r '.revisions[1].timestamp_iso' <<<"$json")" "2015-11-05T10:00:00.000000+00:00"
+    # find by a tag with a space and quotes
+    human_of backy -b "$job" find -r 'pre "upgrade"'
+    json_of backy -b "$job" find -r 'pre "upgrade"' --json
+    assert_equal "$rc" 0
+    assert_equal "$hrc" 0
+    assert_equal "$(jq -r .id <<<"$json")" Q5N5Ng5kFzNFVv6FDDDCHi
+    assert_equal "$(basename "$human")" "$(jq -r .id <<<"$json")"
+    assert_equal "$(jq -c .tags <<<"$json")" '["daily","it'"'"'s {x}: [y]","pre \"upgrade\""]'
+}
+
+@test "find --json names the revision find prints, for every kind of spec; errors give the same exit status and no document" {
+    backy -b "$JOB" init file "$SRC"
+    backy -b "$JOB" backup daily,weekly
+    change_blocks "$SRC" 3 >/dev/null
+    backy -b "$JOB" backup daily
+    local first spec
+    first=$(jq -r '.revisions[0].id' <<<"$(backy -b "$JOB" status --json)")
+    for spec in "" 0 1 last latest weekly daily "$first" "${first:0:6}"; do
+        human_of backy -b "$JOB" find ${spec:+-r "$spec"}
+        json_of backy -b "$JOB" find ${spec:+-r "$spec"} --json
+        assert_equal "$rc" 0
+        assert_equal "$hrc" 0
+        assert_equal "$(jq -r .path <<<"$json")" "$human"
+        assert_equal "$(jq -r .id <<<"$json")" "$(basename "$human")"
+        assert_equal "$(jq -r .format <<<"$json")" 1
+        # the same revision as status says, with the same timestamp and tags
+        assert_equal "$(jq -c '[.timestamp, .timestamp_iso, .tags, .complete, .quarantined]' <<<"$json")" \
+            "$(backy -b "$JOB" status --json | jq -c --arg id "$(basename "$human")" \
+                '.revisions[] | select(.id == $id) | [.timestamp, .timestamp_iso, .tags, .complete, .quarantined]')"
+    done
+    # (not a number: a number is first tried as an ID prefix)
+    for spec in no-such-tag "ab cd" "x/y"; do
+        human_of backy -b "$JOB" find -r "$spec"
+        json_of backy -b "$JOB" find -r "$spec" --json
+        assert_equal "$hrc" 1
+        assert_equal "$rc" 1
+        assert_equal "$json" ""
+        grep -q "^backy-find: error: " "$T/stderr"
+    done
+}
