@@ -16,6 +16,9 @@ setup() {
     JOB=$S/job
     SRC=$T/source.img
     make_source "$SRC" 4M
+    # a system call missing from a tool's seccomp policy fails the test
+    ulimit -c 0
+    export BACKY_SECCOMP=trap
 }
 
 teardown() {
@@ -197,4 +200,104 @@ write_backy2_revisions() {
         assert_equal "$json" ""
         grep -q "^backy-find: error: " "$T/stderr"
     done
+}
+
+# ---- expire ------------------------------------------------------------------
+
+# write_conf JOB...: a main configuration with a daily (keep 2) and weekly
+# (keep 1) schedule for the jobs, their directories in $S.
+write_conf() {
+    local j
+    {
+        printf 'config:\n    base-dir: %s\n    status-file: %s/status\n' "$S" "$T"
+        printf 'schedules:\n    default:\n        daily:\n            interval: 1d\n            keep: 2\n'
+        printf '        weekly:\n            interval: 7d\n            keep: 1\n'
+        printf 'jobs:\n'
+        for j in "$@"; do
+            printf '    %s:\n        schedule: default\n        source: {type: file, filename: %s}\n' "$j" "$T/$j.img"
+        done
+    } >"$T/backy.conf"
+}
+
+# aged_job NAME: revisions tagged daily 10, 9, 8, 7 and 0 days old, the
+# oldest with weekly too: daily expires on the three oldest; the oldest
+# keeps weekly, the other two are removed.
+aged_job() {
+    local job=$S/$1 i n=10 id ts
+    make_source "$T/$1.img" 2M
+    backy -b "$job" init file "$T/$1.img" >/dev/null
+    for i in daily,weekly daily daily daily daily; do
+        change_blocks "$T/$1.img" 3 >/dev/null
+        backy -b "$job" backup "$i" >/dev/null 2>&1
+    done
+    for id in $(backy -b "$job" status --json | jq -r '.revisions[:4][].id'); do
+        ts=$(date -u -d "@$(($(date +%s) - n * 86400))" '+%Y-%m-%d %H:%M:%S.000000+00:00')
+        sed -i "s/^timestamp: .*/timestamp: $ts/" "$job/$id.rev"
+        n=$((n - 1))
+    done
+}
+
+# The revisions a human expire run names, as "ACTION ID" lines, sorted.
+human_actions() {
+    sed -n -e 's/^\([^:]*\): \(would remove\|removed\) revision \([^ ]*\) .*/\1 remove \3/p' \
+        -e 's/^\([^:]*\): \(would expire\|expired\) tags [^ ]* of revision \([^ ]*\) .*/\1 expire_tags \3/p' <<<"$1" | sort
+}
+
+json_actions() {
+    jq -r '.jobs[] | .name as $n | .actions[] | "\($n) \(.action) \(.id)"' <<<"$1" | sort
+}
+
+@test "expire --dry-run --json lists what would be removed, as the lines do, and changes nothing; a real run with --json does it" {
+    write_conf job1 job2
+    aged_job job1
+    aged_job job2
+    before=$(dir_sums "$S")
+    human_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --dry-run
+    json_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --dry-run --json
+    assert_equal "$(dir_sums "$S")" "$before"
+    assert_equal "$hrc" 0
+    assert_equal "$rc" 0
+    assert_equal "$(json_actions "$json")" "$(human_actions "$human")"
+    assert_equal "$(jq -c '[.format, .dry_run, .exit, [.jobs[] | .name, .result, .error]]' <<<"$json")" \
+        '[1,true,0,["job1","done",null,"job2","done",null]]'
+    assert_equal "$(jq -r '.jobs[0].dir' <<<"$json")" "$S/job1"
+    # job1: the oldest loses daily and keeps weekly, the next two go
+    assert_equal "$(jq -c '[.jobs[0].actions[] | [.action, .expired_tags, .kept_tags, .done, .error]]' <<<"$json")" \
+        '[["expire_tags",["daily"],["weekly"],false,null],["remove",["daily"],[],false,null],["remove",["daily"],[],false,null]]'
+    # the IDs and timestamps are those status lists
+    local st
+    st=$(backy -b "$S/job1" status --json)
+    assert_equal "$(jq -c '[.jobs[0].actions[] | [.id, .timestamp_iso]]' <<<"$json")" \
+        "$(jq -c '[.revisions[:3][] | [.id, .timestamp_iso]]' <<<"$st")"
+    # the real run does what the dry run said
+    would=$(json_actions "$json")
+    json_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --json
+    assert_equal "$rc" 0
+    assert_equal "$(json_actions "$json")" "$would"
+    assert_equal "$(jq -c '[.dry_run, ([.jobs[].actions[].done] | unique)]' <<<"$json")" '[false,[true]]'
+    for id in $(jq -r '.jobs[].actions[] | select(.action == "remove") | .id' <<<"$json"); do
+        assert_file_missing "$S/job1/$id.rev"
+        assert_file_missing "$S/job2/$id.rev"
+    done
+    # nothing left to do: empty action lists, as the human run prints nothing
+    human_of "$BACKY_BIN/backy" expire -c "$T/backy.conf"
+    json_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --json
+    assert_equal "$human" ""
+    assert_equal "$(jq -c '[.jobs[].actions | length]' <<<"$json")" '[0,0]'
+}
+
+@test "expire --json with a job directory missing: that job failed with the error line, the others done, exit 1 as without --json" {
+    write_conf job1 gone
+    aged_job job1
+    human_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --dry-run
+    json_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --dry-run --json
+    assert_equal "$hrc" 1
+    assert_equal "$rc" 1
+    assert_equal "$(jq -c '[.exit, ([.jobs[] | [.name, .result]] | sort)]' <<<"$json")" '[1,[["gone","failed"],["job1","done"]]]'
+    assert_equal "backy-expire: error: $(jq -r '.jobs[] | select(.name == "gone") | .error' <<<"$json")" "$(grep 'error: ' "$T/stderr")"
+    assert_equal "$(json_actions "$json")" "$(human_actions "$human")"
+    # a bad job name: error before any document
+    json_of "$BACKY_BIN/backy" expire -c "$T/backy.conf" --json nosuch
+    assert_equal "$rc" 1
+    assert_equal "$json" ""
 }
