@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "backy/cli.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/progress.h"
 #include "backy/quarantine.h"
@@ -24,7 +25,7 @@
 
 static const char usage[] =
     "usage: backy-verify [-l LOGFILE] [-v] [-b DIR] [-r REVISION | --all] [--rate-limit MIBPS]\n"
-    "                    [--progress|--no-progress]\n"
+    "                    [--progress|--no-progress] [--json]\n"
     "Checks the image of REVISION (default: the newest) against its block sums\n"
     "(ID.sums) and prints one line per revision: ok, DAMAGED with the first bad\n"
     "offsets, or 'no sums'. --all checks every complete revision, newest first.\n"
@@ -35,6 +36,7 @@ static const char usage[] =
     "  --progress      show progress on stderr even when it is not a terminal (one line\n"
     "                  a second); by default only a terminal shows it\n"
     "  --no-progress   never show progress\n"
+    "  --json          print one JSON document instead of the lines (backy-verify(1))\n"
     "Exit status: 0 all checked revisions intact, 1 a revision is damaged or an\n"
     "error occurred, 2 a revision has no sums (cannot be verified), none damaged.\n";
 
@@ -181,6 +183,66 @@ out:
     return rc;
 }
 
+/* --json: the document's "revisions"; NULL without --json. Each
+ * revision's line is captured (stdout points at a memory stream while it
+ * is checked; glibc lets a program assign stdout) and goes into the
+ * document as its "message". */
+static json_t *json_revs;
+static FILE *json_real_stdout;
+static char *json_line;
+static size_t json_line_len;
+
+static void json_capture(void)
+{
+    if (!json_revs)
+        return;
+    fflush(stdout);
+    json_real_stdout = stdout;
+    stdout = open_memstream(&json_line, &json_line_len);
+    if (!stdout)
+        bk_die_errno("cannot allocate memory");
+}
+
+/* --json: the revision's entry (v: its enum result; recorded: the result
+ * is in its .rev). Puts stdout back. */
+static void json_result(const struct bk_rev *r, int v, uint64_t damaged, int recorded)
+{
+    if (!json_revs)
+        return;
+    fclose(stdout);
+    stdout = json_real_stdout;
+    /* the line without "ID: " and the newline */
+    char *msg = json_line;
+    size_t idl = strlen(r->id);
+    if (strncmp(msg, r->id, idl) == 0 && strncmp(msg + idl, ": ", 2) == 0)
+        msg += idl + 2;
+    msg[strcspn(msg, "\n")] = '\0';
+    static const char *const names[] = {[V_OK] = "good", [V_BAD] = "damaged",
+                                        [V_NOSUMS] = "unverifiable", [V_ERR] = "error"};
+    json_t *o = json_object();
+    json_object_set_new(o, "id", bk_json_str(r->id));
+    bk_json_set_time(o, "timestamp", r->timestamp);
+    json_object_set_new(o, "tags", bk_json_tags(r));
+    json_object_set_new(o, "result", json_string(names[v]));
+    json_object_set_new(o, "damaged_blocks",
+                        v == V_BAD && damaged ? bk_json_u64(damaged) : v == V_OK ? json_integer(0) : json_null());
+    json_object_set_new(o, "message", msg[0] ? bk_json_str(msg) : json_null());
+    json_object_set_new(o, "recorded", json_boolean(recorded));
+    json_array_append_new(json_revs, o);
+    free(json_line);
+    json_line = NULL;
+}
+
+static void print_json(const char *dir, int rc)
+{
+    json_t *doc = bk_json_doc();
+    json_object_set_new(doc, "job", bk_json_str(dir));
+    json_object_set_new(doc, "exit", json_integer(rc));
+    json_object_set_new(doc, "revisions", json_revs);
+    if (bk_json_print(doc) < 0)
+        bk_die_errno("cannot write to stdout");
+}
+
 static const enum bk_verify_result recorded_as[] = {
     [V_OK] = BK_VERIFY_GOOD, [V_BAD] = BK_VERIFY_DAMAGED, [V_NOSUMS] = BK_VERIFY_UNVERIFIABLE};
 
@@ -190,13 +252,17 @@ static int check_and_record(struct bk_store *st, const char *dir, const struct b
                             unsigned char *buf)
 {
     uint64_t damaged;
+    json_capture();
     int v = verify_one(st->dirfd, dir, r->id, buf, &damaged);
     fflush(stdout);   /* each line as soon as known (a scrub's log, a pipe) */
-    if (v == V_ERR)
+    if (v == V_ERR) {
+        json_result(r, V_ERR, 0, 0);
         return V_ERR;
+    }
     char err[2048];
     int rc = rev_record_verify(st->dirfd, dir, r->id, recorded_as[v], damaged, now_real(), err,
                                sizeof err);
+    json_result(r, v, damaged, rc == 0);
     if (rc < 0) {
         log_error("%s", err);
         fprintf(stderr, "%s: error: %s\n", bk_prog, err);
@@ -225,10 +291,11 @@ int main(int argc, char **argv)
     bk_cli_version(argc, argv);
     struct bk_cli cli = {0};
     const char *spec = NULL;
-    int all = 0;
+    int all = 0, json = 0;
     static const struct option longopts[] = {
         BK_CLI_LONG, {"revision", required_argument, 0, 'r'}, {"all", no_argument, 0, 'A'},
-        {"rate-limit", required_argument, 0, 'R'}, BK_PROGRESS_LONG, {0, 0, 0, 0}};
+        {"rate-limit", required_argument, 0, 'R'}, BK_PROGRESS_LONG,
+        {"json", no_argument, 0, 'J'}, {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, BK_CLI_SHORT "r:", longopts, NULL)) != -1) {
         if (bk_cli_option(&cli, opt, optarg, usage) || progress_option(opt))
@@ -239,6 +306,8 @@ int main(int argc, char **argv)
             all = 1;
         else if (opt == 'R')
             rate_bps = parse_rate(optarg);
+        else if (opt == 'J')
+            json = 1;
     }
     if (optind != argc)
         bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
@@ -260,6 +329,8 @@ int main(int argc, char **argv)
     struct bk_store st;
     if (store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
+    if (json)
+        json_revs = json_array();
     int bad = 0, failed = 0, nosums = 0, checked = 0;
     if (all) {
         /* newest first: the revisions the next backup and restore rely on */
@@ -283,12 +354,13 @@ int main(int argc, char **argv)
         failed = v == V_ERR;
         nosums = v == V_NOSUMS;
     }
+    int rc = bad || failed ? 1 : nosums ? 2 : 0;
+    if (json_revs)
+        print_json(dir, rc);
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");
     store_close(&st);
     free(dir);
     free(buf);
-    if (bad || failed)
-        return 1;
-    return nosums ? 2 : 0;
+    return rc;
 }
