@@ -301,3 +301,78 @@ json_actions() {
     assert_equal "$rc" 1
     assert_equal "$json" ""
 }
+
+# ---- verify ------------------------------------------------------------------
+
+# "ID: LINE" of the human verify output as "ID result" lines, sorted.
+human_verify() {
+    sed -n -e 's/^\([^:]*\): ok .*/\1 good/p' -e 's/^\([^:]*\): DAMAGED: .*/\1 damaged/p' \
+        -e 's/^\([^:]*\): no sums: .*/\1 unverifiable/p' <<<"$1" | sort
+}
+
+# compare_verify ARGS...: human and JSON verify say the same, same exit.
+compare_verify() {
+    human_of "$BACKY_BIN/backy-verify" "$@"
+    json_of "$BACKY_BIN/backy-verify" "$@" --json
+    [ "$rc" = "$hrc" ] || fail "exit status $rc with --json, $hrc without"
+    assert_equal "$(jq -r .format <<<"$json")" 1
+    assert_equal "$(jq -r .exit <<<"$json")" "$rc"
+    assert_equal "$(jq -r '.revisions[] | "\(.id) \(.result)"' <<<"$json" | sort)" "$(human_verify "$human")"
+    # the message is the human line without the ID
+    assert_equal "$(jq -r '.revisions[] | "\(.id): \(.message)"' <<<"$json" | sort)" \
+        "$(grep -E '^[1-9A-HJ-NP-Za-km-z]{22}: ' <<<"$human" | sort)"
+}
+
+@test "verify --json: intact, damaged (1) and unverifiable (2) revisions as the lines say, with the same exit status" {
+    backy -b "$JOB" init file "$SRC"
+    backy -b "$JOB" backup daily
+    change_blocks "$SRC" 5 >/dev/null
+    backy -b "$JOB" backup daily
+    change_blocks "$SRC" 5 >/dev/null
+    backy -b "$JOB" backup daily
+    local r1 r2 r3
+    read -r r1 r2 r3 <<<"$(backy -b "$JOB" status --json | jq -r '[.revisions[].id] | join(" ")')"
+    # all intact: 0
+    compare_verify -b "$JOB" --all
+    assert_equal "$rc" 0
+    assert_equal "$(jq -c '[.revisions[] | [.result, .damaged_blocks]]' <<<"$json")" '[["good",0],["good",0],["good",0]]'
+    assert_equal "$(jq -r .job <<<"$json")" "$JOB"
+    compare_verify -b "$JOB"
+    assert_equal "$(jq -c '[.revisions[] | [.id, .result]]' <<<"$json")" "[[\"$r3\",\"good\"]]"
+    assert_equal "$(jq -c '.revisions[0] | [.timestamp_iso, .tags]' <<<"$json")" \
+        "$(backy -b "$JOB" status --json | jq -c '.revisions[2] | [.timestamp_iso, .tags]')"
+    # r2 without sums (as backy 2.0 made it): 2
+    mv "$JOB/$r2.sums" "$T/r2.sums"
+    compare_verify -b "$JOB" --all
+    assert_equal "$rc" 2
+    assert_equal "$(jq -c --arg id "$r2" '.revisions[] | select(.id == $id) | [.result, .damaged_blocks]' <<<"$json")" '["unverifiable",null]'
+    compare_verify -b "$JOB" -r "$r2"
+    assert_equal "$rc" 2
+    # r1 damaged in two blocks: 1, whatever else
+    chmod u+w "$JOB/$r1"
+    printf 'XY' | dd of="$JOB/$r1" bs=1 seek=$((3 * 65536 + 10)) conv=notrunc status=none
+    printf 'XY' | dd of="$JOB/$r1" bs=1 seek=$((40 * 65536)) conv=notrunc status=none
+    chmod 0440 "$JOB/$r1"
+    compare_verify -b "$JOB" --all
+    assert_equal "$rc" 1
+    assert_equal "$(jq -c --arg id "$r1" '.revisions[] | select(.id == $id) | [.result, .damaged_blocks]' <<<"$json")" '["damaged",2]'
+    assert_equal "$(jq -r --arg id "$r1" '.revisions[] | select(.id == $id) | .message' <<<"$json")" \
+        "DAMAGED: 2 of 64 blocks of 65536 bytes differ; offsets 196608 2621440"
+    compare_verify -b "$JOB" -r "$r1"
+    assert_equal "$rc" 1
+    # an image whose size does not match its sums: damaged, blocks not counted
+    mv "$T/r2.sums" "$JOB/$r2.sums"
+    chmod u+w "$JOB/$r2"
+    truncate -s 1M "$JOB/$r2"
+    compare_verify -b "$JOB" -r "$r2"
+    assert_equal "$rc" 1
+    assert_equal "$(jq -c '.revisions[0] | [.result, .damaged_blocks]' <<<"$json")" '["damaged",null]'
+    # errors: no document, same exit status
+    for args in "-r nope" "--all -r 0"; do
+        human_of "$BACKY_BIN/backy-verify" -b "$JOB" $args
+        json_of "$BACKY_BIN/backy-verify" -b "$JOB" $args --json
+        assert_equal "$rc" "$hrc"
+        assert_equal "$rc" 1
+        assert_equal "$json" ""
+    done
+}
