@@ -376,3 +376,90 @@ compare_verify() {
         assert_equal "$json" ""
     done
 }
+
+# ---- check -------------------------------------------------------------------
+
+# write_status FILE WRITTEN-AGO JOB:LAST-AGO ... (LAST-AGO "-" for none), as
+# the scheduler writes it
+write_status() {
+    python3 - "$@" <<'PY'
+import json, sys, time
+now = time.time()
+path, ago = sys.argv[1], float(sys.argv[2])
+jobs = []
+for spec in sys.argv[3:]:
+    name, last = spec.split(":")
+    jobs.append({"name": name, "schedule": "s", "sla": "OK", "sla_ok": True,
+                 "status": "waiting", "pid": None,
+                 "last_time": None if last == "-" else now - float(last),
+                 "last_tags": "daily", "last_duration": 1.0, "next_time": now + 60,
+                 "next_tags": "daily", "min_interval": 3600, "last_exit": 0})
+json.dump({"format": 1, "scheduler": {"pid": 1, "started": now - 100, "written": now - ago,
+           "worker_limit": 1, "workers_busy": 0, "jobs": len(jobs), "status_interval": 30,
+           "config": "x"}, "jobs": jobs}, open(path, "w"))
+PY
+}
+
+check_conf() {
+    local j
+    {
+        printf 'config:\n    base-dir: %s\n    status-file: %s/status\n' "$S" "$T"
+        printf 'schedules:\n    s:\n        hourly: {interval: 1h, keep: 3}\n        daily: {interval: 1d, keep: 3}\n'
+        printf 'jobs:\n'
+        for j in "$@"; do
+            printf '    %s:\n        schedule: s\n        source: {type: file, filename: %s}\n' "$j" "$T/$j.img"
+        done
+    } >"$T/backy.conf"
+}
+
+# compare_check: the line and the document of two runs say the same (the
+# ages may differ by the second between the runs).
+compare_check() {
+    human_of "$BACKY_BIN/backy" check -c "$T/backy.conf"
+    json_of "$BACKY_BIN/backy" check -c "$T/backy.conf" --json
+    [ "$rc" = "$hrc" ] || fail "exit status $rc with --json, $hrc without"
+    assert_equal "$(jq -r .format <<<"$json")" 1
+    assert_equal "$(jq -r .exit <<<"$json")" "$rc"
+    assert_equal "BACKY $(jq -r .state <<<"$json") - " "$(grep -oE '^BACKY [A-Z]+ - ' <<<"$human")"
+    assert_equal "$(jq -r .message <<<"$json" | sed 's/[0-9][0-9]*/N/g')" "$(sed 's/[0-9][0-9]*/N/g' <<<"$human")"
+}
+
+@test "check --json: OK, CRITICAL with the late jobs and why, the line as message, the same exit status" {
+    check_conf a b c
+    write_status "$T/status" 5 a:60 b:3600 c:5300
+    compare_check
+    assert_equal "$rc" 0
+    assert_equal "$(jq -r .message <<<"$json")" "$human"
+    assert_equal "$(jq -c '[.state, .summary.jobs, .summary.late, [.jobs[] | [.name, .state, .problems, .sla_ok, .in_status_file, .interval]]]' <<<"$json")" \
+        '["OK",3,0,[["a","OK",[],true,true,3600],["b","OK",[],true,true,3600],["c","OK",[],true,true,3600]]]'
+    assert_equal "$(jq -r '.jobs[] | select(.name == "c") | .age | . > 5298 and . < 5310' <<<"$json")" true
+    assert_equal "$(jq -c '.status_file | [.path, .stale_limit, .stale, (.age < 10)]' <<<"$json")" "[\"$T/status\",300,false,true]"
+    # a late, b never backed up, c not in the status file
+    write_status "$T/status" 5 a:5500 b:-
+    compare_check
+    assert_equal "$rc" 2
+    assert_equal "$(jq -r '.message | sub(" \\|.*"; "")' <<<"$json")" "${human%% |*}"
+    assert_equal "$(jq -c '[.state, .summary.late, [.jobs[] | [.name, .state, .problems, .sla_ok, .in_status_file, .last_time]]]' <<<"$json")" \
+        '["CRITICAL",3,[["a","CRITICAL",["last backup older than 1.5 x interval"],false,true,'"$(jq '.jobs[] | select(.name == "a") | .last_time' <<<"$json")"'],["b","CRITICAL",["no backup"],false,true,null],["c","CRITICAL",["not in status file"],false,false,null]]]'
+    # the late jobs the line names are those the document calls CRITICAL
+    assert_equal "$(jq -r '[.jobs[] | select(.state == "CRITICAL") | .name] | join(" ")' <<<"$json")" \
+        "$(sed -E 's/.*interval\): ([^|]*) \|.*/\1/; s/ \([^)]*\)//g; s/,//g' <<<"$human")"
+}
+
+@test "check --json: a stale status file is CRITICAL, a missing config or status file UNKNOWN (3), as without --json" {
+    check_conf a
+    write_status "$T/status" 500 a:60
+    compare_check
+    assert_equal "$rc" 2
+    assert_equal "$(jq -c '[.state, .status_file.stale, (.status_file.age >= 499), .jobs]' <<<"$json")" '["CRITICAL",true,true,[]]'
+    rm "$T/status"
+    compare_check
+    assert_equal "$rc" 3
+    assert_equal "$(jq -r .message <<<"$json")" "$human"
+    assert_equal "$(jq -c '[.state, .status_file.path, .status_file.written, .jobs]' <<<"$json")" "[\"UNKNOWN\",\"$T/status\",null,[]]"
+    printf 'jobs: [\n' >"$T/backy.conf"
+    compare_check
+    assert_equal "$rc" 3
+    assert_equal "$(jq -r .message <<<"$json")" "$human"
+    assert_equal "$(jq -c '[.state, .status_file, .jobs]' <<<"$json")" '["UNKNOWN",null,[]]'
+}

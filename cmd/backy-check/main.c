@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "backy/cli.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/mainconf.h"
 #include "backy/sandbox.h"
@@ -39,9 +40,11 @@
 #define NAMES_SHOWN 5
 
 static const char usage[] =
-    "usage: backy-check [-c CONFIG] [-l LOGFILE] [-v] [-h]\n"
+    "usage: backy-check [-c CONFIG] [--json] [-l LOGFILE] [-v] [-h]\n"
     "Nagios check: are all jobs of CONFIG (default /etc/backy.conf) backed up in time?\n"
-    "Prints one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
+    "Prints one line; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n"
+    "  --json   print one JSON document instead: the state, the line and each\n"
+    "           job's state and problems (backy-check(1))\n";
 
 /* Reads the config (before the sandbox) and the status file; Landlock
  * refuses every file outside the status file's directory. */
@@ -53,6 +56,94 @@ static struct sb_policy policy = {
     .run_as_user = NULL,
 };
 
+/* --json: the document, its "jobs" and "summary"; NULL without --json. */
+static json_t *json_doc, *json_jobs, *json_summary;
+
+static void json_start(void)
+{
+    json_doc = bk_json_doc();
+    json_jobs = json_array();
+    json_summary = json_object();
+}
+
+/* --json: the status file as read (written < 0: not read). */
+static void json_status_file(const char *path, double written, double age, int64_t stale)
+{
+    if (!json_doc)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "path", bk_json_str(path));
+    if (written >= 0) {
+        bk_json_set_time(o, "written", written);
+        json_object_set_new(o, "age", json_real(age));
+    } else {
+        json_object_set_new(o, "written", json_null());
+        json_object_set_new(o, "written_iso", json_null());
+        json_object_set_new(o, "age", json_null());
+    }
+    json_object_set_new(o, "stale_limit", json_integer(stale));
+    json_object_set_new(o, "stale", json_boolean(written < 0 || age > (double)stale));
+    json_object_set_new(json_doc, "status_file", o);
+}
+
+static void json_time_or_null(json_t *o, const char *key, double t)
+{
+    if (t >= 0) {
+        bk_json_set_time(o, key, t);
+    } else {
+        char k[64];
+        snprintf(k, sizeof k, "%s_iso", key);
+        json_object_set_new(o, key, json_null());
+        json_object_set_new(o, k, json_null());
+    }
+}
+
+/* --json: one configured job. problem: why it is CRITICAL, NULL when it
+ * is not; the reasons for a WARNING are added from the status file. */
+static void json_job(const char *name, const char *state, const char *problem,
+                     const struct bk_status_job *sj, int64_t interval, int sla_ok, time_t now)
+{
+    if (!json_doc)
+        return;
+    json_t *o = json_object();
+    json_object_set_new(o, "name", bk_json_str(name));
+    json_object_set_new(o, "state", json_string(state));
+    json_t *pr = json_array();
+    if (problem)
+        json_array_append_new(pr, bk_json_str(problem));
+    if (sj && sj->quarantined > 0) {
+        char *t = bk_asprintf("%ld quarantined", sj->quarantined);
+        json_array_append_new(pr, bk_json_str(t));
+        free(t);
+    }
+    if (sj && sj->future > 0) {
+        char *t = bk_asprintf("%ld dated in the future", sj->future);
+        json_array_append_new(pr, bk_json_str(t));
+        free(t);
+    }
+    if (sj && sj->failures > 0) {
+        char *t = bk_asprintf("last backup failed%s%s", sj->last_error[0] ? ": " : "", sj->last_error);
+        json_array_append_new(pr, bk_json_str(t));
+        free(t);
+    }
+    json_object_set_new(o, "problems", pr);
+    json_object_set_new(o, "in_status_file", json_boolean(sj != NULL));
+    json_time_or_null(o, "last_time", sj ? sj->last_time : -1);
+    json_object_set_new(o, "age", sj && sj->last_time >= 0 ? json_real((double)now - sj->last_time)
+                                                           : json_null());
+    json_object_set_new(o, "interval", json_integer(interval));
+    json_object_set_new(o, "sla_ok", json_boolean(sla_ok));
+    json_object_set_new(o, "status", sj ? bk_json_str(sj->status) : json_null());
+    json_object_set_new(o, "dir_missing", json_boolean(sj && sj->dir_missing));
+    json_object_set_new(o, "incomplete", json_integer(sj ? sj->incomplete : 0));
+    json_object_set_new(o, "quarantined", json_integer(sj ? sj->quarantined : 0));
+    json_object_set_new(o, "future", json_integer(sj ? sj->future : 0));
+    json_object_set_new(o, "failures", json_integer(sj ? sj->failures : 0));
+    json_object_set_new(o, "last_error", sj ? bk_json_str_or_null(sj->last_error) : json_null());
+    json_time_or_null(o, "retry_time", sj ? sj->retry_time : -1);
+    json_array_append_new(json_jobs, o);
+}
+
 BK_PRINTF(2, 3) static void result(int code, const char *fmt, ...)
 {
     static const char *const word[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
@@ -61,7 +152,20 @@ BK_PRINTF(2, 3) static void result(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    printf("BACKY %s - %s\n", word[code], line);
+    if (json_doc) {
+        char *msg = bk_asprintf("BACKY %s - %s", word[code], line);
+        json_object_set_new(json_doc, "state", json_string(word[code]));
+        json_object_set_new(json_doc, "exit", json_integer(code));
+        json_object_set_new(json_doc, "message", bk_json_str(msg));
+        free(msg);
+        if (!json_object_get(json_doc, "status_file"))
+            json_object_set_new(json_doc, "status_file", json_null());
+        json_object_set_new(json_doc, "summary", json_summary);
+        json_object_set_new(json_doc, "jobs", json_jobs);
+        bk_json_print(json_doc);
+    } else {
+        printf("BACKY %s - %s\n", word[code], line);
+    }
     fflush(stdout);
     if (!log_is_stdio())
         log_msg(code == EXIT_OK ? BK_LOG_INFO : BK_LOG_WARN, "%s %s", word[code], line);
@@ -99,6 +203,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = { BK_CLI_LONG,
                                               { "config", required_argument, 0, 'c' },
+                                              { "json", no_argument, 0, 'J' },
                                               { 0, 0, 0, 0 } };
     struct bk_cli cli = { 0 };
     const char *config = BK_DEFAULT_CONFIG;
@@ -112,6 +217,8 @@ int main(int argc, char **argv)
             continue;
         if (opt == 'c')
             config = optarg;
+        else if (opt == 'J')
+            json_start();
     }
     if (optind < argc)
         bk_usage_error(usage, "unexpected argument: %s", argv[optind]);
@@ -132,8 +239,10 @@ int main(int argc, char **argv)
     sandbox_enter(&policy);
 
     struct bk_status st;
-    if (status_load(conf.status_file, &st, err, sizeof err) < 0)
+    if (status_load(conf.status_file, &st, err, sizeof err) < 0) {
+        json_status_file(conf.status_file, -1, 0, 0);
         result(EXIT_UNKNOWN, "%s", err);
+    }
 
     time_t now = time(NULL);
     double age = (double)now - st.written;
@@ -142,6 +251,9 @@ int main(int argc, char **argv)
     int64_t stale = 2 * conf.status_interval + STALE_MARGIN;
     if (stale < STALE_FLOOR)
         stale = STALE_FLOOR;
+    json_status_file(conf.status_file, st.written, age, stale);
+    if (json_summary)
+        json_object_set_new(json_summary, "jobs", json_integer((json_int_t)conf.njobs));
     if (st.written < 0 || age > (double)stale)
         result(EXIT_CRITICAL,
                "status file is stale: written %.0f s ago (limit %lld s): %s | jobs=%zu "
@@ -165,6 +277,7 @@ int main(int argc, char **argv)
         if (sj && !sj->dir_missing && sched_sla_ok(last, iv, now)) {
             char why[256] = "";
             warning_reasons(sj, why, sizeof why);
+            json_job(j->name, why[0] ? "WARNING" : "OK", NULL, sj, iv, 1, now);
             if (!why[0])
                 continue;
             warned++;
@@ -173,6 +286,12 @@ int main(int argc, char **argv)
                                          warned > 1 ? ", " : "", j->name, why);
             continue;
         }
+        json_job(j->name, "CRITICAL",
+                 !sj                ? "not in status file"
+                 : sj->dir_missing  ? "job directory missing"
+                 : last < 0         ? "no backup"
+                                    : "last backup older than 1.5 x interval",
+                 sj, iv, sched_sla_ok(last, iv, now), now);
         late++;
         if (late <= NAMES_SHOWN && off < sizeof names)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s%s", late > 1 ? ", " : "",
@@ -184,6 +303,11 @@ int main(int argc, char **argv)
         snprintf(names + off, sizeof names - off, ", ...");
     if (warned > NAMES_SHOWN && woff < sizeof wnames)
         snprintf(wnames + woff, sizeof wnames - woff, ", ...");
+    if (json_summary) {
+        json_object_set_new(json_summary, "late", json_integer((json_int_t)late));
+        json_object_set_new(json_summary, "warnings", json_integer((json_int_t)warned));
+        json_object_set_new(json_summary, "oldest_age", json_real(oldest));
+    }
     char wpart[1100] = "";
     if (warned)
         snprintf(wpart, sizeof wpart, "; %zu with warnings: %s", warned, wnames);
