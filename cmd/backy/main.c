@@ -45,6 +45,7 @@ static const char usage[] =
     "  umount MOUNTPOINT        unmount it and detach its loop device\n"
     "  backup, restore, verify, send: --progress / --no-progress (default: a progress line\n"
     "                           when stderr is a terminal); receive: --progress (default: none)\n"
+    "  status, find, verify, check, expire: --json (one JSON document on stdout)\n"
     "\n"
     "Exit status: 0 on success, 1 otherwise; check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n";
 
