@@ -133,6 +133,24 @@ compare_status() {
         '[false,null,1234,true]'
 }
 
+@test "status --json: the verify record of each revision (good, damaged, unverifiable, none)" {
+    backy -b "$JOB" init file "$SRC"
+    local i
+    for i in 1 2 3 4; do
+        change_blocks "$SRC" 2 >/dev/null
+        backy -b "$JOB" backup daily
+    done
+    local ids
+    ids=($(backy -b "$JOB" status --json | jq -r '.revisions[].id'))
+    printf 'verify:\n  time: 2026-12-02 01:00:00.000000+00:00\n  result: good\n  damaged_blocks: 0\n' >>"$JOB/${ids[0]}.rev"
+    printf 'verify:\n  time: 2026-12-02 01:00:01.500000+00:00\n  result: damaged\n  damaged_blocks: 3\n' >>"$JOB/${ids[1]}.rev"
+    printf 'verify:\n  time: 2026-12-02 01:00:02.000000+00:00\n  result: unverifiable\n  damaged_blocks: 0\n' >>"$JOB/${ids[2]}.rev"
+    compare_status "$JOB"
+    assert_equal "$rc" 0
+    assert_equal "$(jq -c '[.revisions[] | [.quarantined, .verify]]' <<<"$json")" \
+        '[[false,{"result":"good","time":1796173200,"time_iso":"2026-12-02T01:00:00.000000+00:00","damaged_blocks":0}],[true,{"result":"damaged","time":1796173201.5,"time_iso":"2026-12-02T01:00:01.500000+00:00","damaged_blocks":3}],[false,{"result":"unverifiable","time":1796173202,"time_iso":"2026-12-02T01:00:02.000000+00:00","damaged_blocks":0}],[false,null]]'
+}
+
 # what backy 2.0 writes for tags given on its command line: free-form
 write_backy2_revisions() {
     local o=ENpdQfhQVgzoiWwT4KuQqP a=Q5N5Ng5kFzNFVv6FDDDCHi b=FqZGAe6iG2hadwJoHdpigW id
