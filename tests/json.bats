@@ -430,6 +430,11 @@ check_conf() {
     } >"$T/backy.conf"
 }
 
+# assert_output_has TEXT: the human line contains TEXT.
+assert_output_has() {
+    [[ $human == *"$1"* ]] || fail "'$1' not in: $human"
+}
+
 # compare_check: the line and the document of two runs say the same (the
 # ages may differ by the second between the runs).
 compare_check() {
@@ -462,6 +467,38 @@ compare_check() {
     # the late jobs the line names are those the document calls CRITICAL
     assert_equal "$(jq -r '[.jobs[] | select(.state == "CRITICAL") | .name] | join(" ")' <<<"$json")" \
         "$(sed -E 's/.*interval\): ([^|]*) \|.*/\1/; s/ \([^)]*\)//g; s/,//g' <<<"$human")"
+}
+
+# add_fields FILE JOB JSON: merge fields into one job of a status file
+add_fields() {
+    jq --arg n "$2" --argjson x "$3" '.jobs |= map(if .name == $n then . + $x else . end)' "$1" >"$1.new"
+    mv "$1.new" "$1"
+}
+
+@test "check --json: WARNING (1) for quarantined, future-dated revisions and failed backups, each reason a problem; CRITICAL for a vanished directory" {
+    check_conf a b c
+    write_status "$T/status" 5 a:60 b:60 c:60
+    add_fields "$T/status" a '{"quarantined": 2}'
+    add_fields "$T/status" c '{"failures": 3, "last_error": "cannot open source file: /src/c: No such file or directory", "future": 1, "retry_time": '"$(($(date +%s) + 600))"'}'
+    compare_check
+    assert_equal "$rc" 1
+    assert_equal "$(jq -r '.message | sub(" \\|.*"; "")' <<<"$json")" "${human%% |*}"
+    assert_equal "$(jq -c '[.state, .summary.late, .summary.warnings, [.jobs[] | [.name, .state, .problems]]]' <<<"$json")" \
+        '["WARNING",0,2,[["a","WARNING",["2 quarantined"]],["b","OK",[]],["c","WARNING",["1 dated in the future","last backup failed: cannot open source file: /src/c: No such file or directory"]]]]'
+    # each WARNING job is named in the line with its problems
+    local j
+    for j in $(jq -r '.jobs[] | select(.state == "WARNING") | "\(.name) (\(.problems | join(", ")))" | @base64' <<<"$json"); do
+        assert_output_has "$(base64 -d <<<"$j")"
+    done
+    assert_equal "$(jq -c '.jobs[] | select(.name == "c") | [.quarantined, .future, .failures, .last_error, (.retry_time > 0), .dir_missing, .sla_ok]' <<<"$json")" \
+        '[0,1,3,"cannot open source file: /src/c: No such file or directory",true,false,true]'
+    assert_equal "$(jq -c '.jobs[] | select(.name == "b") | [.last_error, .retry_time, .retry_time_iso, .failures]' <<<"$json")" '[null,null,null,0]'
+    # a vanished job directory: CRITICAL, its problem first
+    add_fields "$T/status" b '{"dir_missing": true}'
+    compare_check
+    assert_equal "$rc" 2
+    assert_equal "$(jq -c '[.state, .summary.late, .summary.warnings, (.jobs[] | select(.name == "b") | [.state, .problems, .dir_missing])]' <<<"$json")" \
+        '["CRITICAL",1,2,["CRITICAL",["job directory missing"],true]]'
 }
 
 @test "check --json: a stale status file is CRITICAL, a missing config or status file UNKNOWN (3), as without --json" {
