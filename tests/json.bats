@@ -378,6 +378,22 @@ compare_verify() {
         "DAMAGED: 2 of 64 blocks of 65536 bytes differ; offsets 196608 2621440"
     compare_verify -b "$JOB" -r "$r1"
     assert_equal "$rc" 1
+    assert_equal "$(jq -c '.revisions[0] | [.result, .recorded]' <<<"$json")" '["damaged",true]'
+    # the record verify wrote: status shows it, with the State column's words
+    compare_status "$JOB"
+    assert_equal "$(jq -c --arg id "$r1" '.revisions[] | select(.id == $id) | [.quarantined, .state, .verify.result, .verify.damaged_blocks]' <<<"$json")" \
+        '[true,["quarantined"],"damaged",2]'
+    assert_equal "$(jq -c --arg id "$r2" '.revisions[] | select(.id == $id) | [.quarantined, .state, .verify.result]' <<<"$json")" \
+        '[false,["unverifiable"],"unverifiable"]'
+    # find refuses the quarantined revision either way; --force finds it
+    human_of backy -b "$JOB" find -r "$r1"
+    json_of backy -b "$JOB" find -r "$r1" --json
+    assert_equal "$hrc" 1
+    assert_equal "$rc" 1
+    assert_equal "$json" ""
+    json_of backy -b "$JOB" find -r "$r1" --force --json
+    assert_equal "$rc" 0
+    assert_equal "$(jq -c '[.id, .quarantined]' <<<"$json")" "[\"$r1\",true]"
     # an image whose size does not match its sums: damaged, blocks not counted
     mv "$T/r2.sums" "$JOB/$r2.sums"
     chmod u+w "$JOB/$r2"
