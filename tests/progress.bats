@@ -116,7 +116,7 @@ in_tmux() {
 # with their time stamp) and EXIT=0: no progress line or fragment of one.
 assert_clean_final() {
     local bad
-    bad=$(grep -v -E '^$|^EXIT=0$|^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} \[[0-9]+\] (DEBUG|INFO|WARNING) |'"${1:-^\$}" "$T/final") || true
+    bad=$(grep -v -E '^$|^EXIT=0$|^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z \[[0-9]+\] (DEBUG|INFO|WARNING) |'"${1:-^\$}" "$T/final") || true
     if [ -n "$bad" ] || ! grep -qx 'EXIT=0' "$T/final"; then
         echo "final screen:" >&2
         cat "$T/final" >&2
