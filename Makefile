@@ -48,7 +48,7 @@ LIBS_backy-backup := -lrbd -lrados -lcurl
 # keep the objects: they are not throw-away intermediates
 .SECONDARY:
 
-.PHONY: all clean check test install uninstall units deps demo bench fuzz FORCE
+.PHONY: all clean check test install uninstall units deps demo bench fuzz lint FORCE
 all: $(BINS) $(UNITBIN)
 
 $(B)/%.o: %.c | $(B)
@@ -110,6 +110,11 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	sh bench/run.sh
+
+# static analysers: cppcheck, clang-tidy (.clang-tidy), scan-build; exit 1 on any
+# finding (not yet part of make check: see README)
+lint:
+	sh sh/lint.sh
 
 # libFuzzer harnesses of the parsers of outside input (FUZZ_SECONDS each)
 fuzz:

@@ -2,7 +2,7 @@
 # Installs what backy needs to build and test on Debian 12 (run as root).
 # Idempotent: installs only the packages that are missing.
 set -eu
-PKGS="build-essential pkg-config clang libyaml-dev libjansson-dev libseccomp-dev libcap-dev
+PKGS="build-essential pkg-config clang clang-tidy clang-tools cppcheck libyaml-dev libjansson-dev libseccomp-dev libcap-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux fdisk
  systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot
