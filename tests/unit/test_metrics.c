@@ -1,0 +1,43 @@
+/* test_metrics.c - the Prometheus text format of the scheduler's metrics. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backy/metrics.h"
+#include "tap.h"
+
+int main(void)
+{
+    struct bk_status_job j[2];
+    memset(j, 0, sizeof j);
+    j[0].name = "vm1";
+    j[0].status = "waiting";
+    j[0].sla_ok = 1;
+    j[0].last_time = 1446667772.5;
+    j[0].last_duration = 12.25;
+    j[0].next_time = 1446754172;
+    j[0].min_interval = 86400;
+    j[0].last_exit = 0;
+    j[1].name = "odd\"name\\x";
+    j[1].status = "failed";
+    j[1].last_time = -1;
+    j[1].next_time = -1;
+    j[1].min_interval = 3600;
+    j[1].last_exit = 1;
+    struct bk_status st = { .pid = 1, .started = 100, .written = 200, .worker_limit = 2,
+                            .workers_busy = 0, .jobs = j, .njobs = 2 };
+    char *m = metrics_format(&st);
+    tap_ok(m != NULL, "metrics are formatted");
+    tap_ok(strstr(m, "# TYPE backy_job_last_success_time_seconds gauge\n") &&
+               strstr(m, "backy_job_last_success_time_seconds{job=\"vm1\"} 1446667772.5\n"),
+           "the last successful backup per job, with HELP and TYPE");
+    tap_ok(!strstr(m, "backy_job_last_success_time_seconds{job=\"odd"),
+           "a job without a backup has no last-success sample");
+    tap_ok(strstr(m, "backy_job_failed{job=\"odd\\\"name\\\\x\"} 1\n") != NULL,
+           "label values escape double quotes and backslashes");
+    tap_ok(strstr(m, "backy_job_sla_ok{job=\"vm1\"} 1\n") &&
+               strstr(m, "backy_job_sla_ok{job=\"odd\\\"name\\\\x\"} 0\n"),
+           "SLA state per job");
+    tap_ok(m[strlen(m) - 1] == '\n', "the text ends with a newline");
+    free(m);
+    return tap_done();
+}
