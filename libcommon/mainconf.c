@@ -105,6 +105,9 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
                 return fail(x, v->line, v->col, "status-file is empty");
             free(c->status_file);
             c->status_file = bk_strdup(v->value);
+        } else if (key_is(k, "metrics-file")) {
+            free(c->metrics_file);
+            c->metrics_file = *v->value ? bk_strdup(v->value) : NULL;
         } else if (key_is(k, "status-interval")) {
             int64_t d;
             if (duration_parse(v->value, &d) < 0 || d <= 0)
@@ -147,8 +150,8 @@ static int parse_global(struct ctx *x, const struct ynode *g, struct bk_mainconf
         } else {
             return fail(x, kl, kc,
                         "unknown setting '%s' (known: base-dir, worker-limit, status-file, "
-                        "status-interval, retry-delay, telnet, telnet-addrs, telnet-port, "
-                        "telnet-user, scrub-interval, scrub-rate)", k);
+                        "metrics-file, status-interval, retry-delay, telnet, telnet-addrs, "
+                        "telnet-port, telnet-user, scrub-interval, scrub-rate)", k);
         }
     }
     return 0;
@@ -421,6 +424,7 @@ void mainconf_free(struct bk_mainconf *c)
     free(c->path);
     free(c->base_dir);
     free(c->status_file);
+    free(c->metrics_file);
     free(c->telnet_addrs);
     free(c->telnet_user);
     memset(c, 0, sizeof *c);

@@ -90,6 +90,60 @@ static int v_min_interval(const struct bk_status_job *j, double *v)
     return 0;
 }
 
+static int v_dir_missing(const struct bk_status_job *j, double *v)
+{
+    *v = j->dir_missing ? 1 : 0;
+    return 0;
+}
+
+static int v_incomplete(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->incomplete;
+    return 0;
+}
+
+static int v_quarantined(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->quarantined;
+    return 0;
+}
+
+static int v_future(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->future;
+    return 0;
+}
+
+static int v_failures(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->failures;
+    return 0;
+}
+
+static int v_failed_time(const struct bk_status_job *j, double *v)
+{
+    *v = j->failed_time;
+    return j->failed_time < 0 ? -1 : 0;
+}
+
+static int v_retry_time(const struct bk_status_job *j, double *v)
+{
+    *v = j->retry_time;
+    return j->retry_time < 0 ? -1 : 0;
+}
+
+static int v_revisions(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->revisions;
+    return 0;
+}
+
+static int v_last_bytes(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->last_bytes;
+    return j->last_time < 0 ? -1 : 0;
+}
+
 char *metrics_format(const struct bk_status *st)
 {
     char *buf = NULL;
@@ -125,6 +179,23 @@ char *metrics_format(const struct bk_status *st)
             v_last_exit);
     per_job(f, st, "backy_job_min_interval_seconds",
             "The shortest interval of the job's schedule.", v_min_interval);
+    per_job(f, st, "backy_job_dir_missing", "1 when the job directory vanished.",
+            v_dir_missing);
+    per_job(f, st, "backy_job_incomplete_revisions",
+            "Incomplete revisions (not counting one being written).", v_incomplete);
+    per_job(f, st, "backy_job_quarantined_revisions",
+            "Revisions whose last verify found damaged blocks.", v_quarantined);
+    per_job(f, st, "backy_job_future_revisions",
+            "Revisions dated more than 5 minutes in the future.", v_future);
+    per_job(f, st, "backy_job_consecutive_failures",
+            "Consecutive failed backups, 0 after a success.", v_failures);
+    per_job(f, st, "backy_job_last_failure_time_seconds",
+            "End of the last failed backup, seconds since the epoch.", v_failed_time);
+    per_job(f, st, "backy_job_retry_time_seconds",
+            "When a failed backup is tried again, seconds since the epoch.", v_retry_time);
+    per_job(f, st, "backy_job_revisions", "Revisions in the job directory.", v_revisions);
+    per_job(f, st, "backy_job_last_written_bytes",
+            "Bytes the newest good backup wrote.", v_last_bytes);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

@@ -89,6 +89,8 @@ char *status_format(const struct bk_status *st)
         json_object_set_new(o, "retry_time", time_or_null(j->retry_time));
         fmt_utc(j->retry_time, buf, sizeof buf);
         json_object_set_new(o, "retry_backup", json_string(buf));
+        json_object_set_new(o, "revisions", json_integer(j->revisions));
+        json_object_set_new(o, "last_bytes", json_integer((json_int_t)j->last_bytes));
         json_array_append_new(jobs, o);
     }
     json_object_set_new(root, "jobs", jobs);
@@ -186,6 +188,8 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
         j->failed_time = get_time(o, "failed_time");
         j->last_error = get_str(o, "last_error");
         j->retry_time = get_time(o, "retry_time");
+        j->revisions = get_int(o, "revisions", 0);
+        j->last_bytes = get_int(o, "last_bytes", 0);
     }
     json_decref(root);
     return 0;

@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config clang clang-tidy clang-tools cppcheck libyaml-d
  bats btrfs-progs xfsprogs e2fsprogs util-linux fdisk
  systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot
  ceph-mon ceph-osd ceph-common python3-rbd python3 python3-yaml
- telnet netcat-openbsd rsync procps openssh-server openssh-client jq tmux"
+ telnet netcat-openbsd rsync procps openssh-server openssh-client jq tmux
+ prometheus"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -44,6 +44,7 @@
 #include "backy/schedule.h"
 #include "backy/sourcetype.h"
 #include "backy/statusfile.h"
+#include "backy/metrics.h"
 #include "backy/util.h"
 #include "launcher.h"
 #include "scrub.h"
@@ -102,6 +103,8 @@ struct job {
     int dir_missing;                  /* the job directory vanished */
     long nincomplete, nquarantined, nfuture;
     double future_max;                /* latest future date, -1 none */
+    long nrevs;                       /* revisions in the directory */
+    uint64_t newest_bytes;            /* bytes written by the newest good revision */
     struct stat dir_sb, rev_sb;       /* rescan: re-read when either changed */
     char rev_name[BK_ID_MAX + 8];     /* the .rev stat()ed into rev_sb, "" none */
     /* failures and retries */
@@ -124,6 +127,8 @@ static size_t nrunning;
 
 static int status_dirfd = -1;
 static char *status_base;
+static int metrics_dirfd = -1;        /* metrics-file's directory, -1 none */
+static char *metrics_base;
 static int status_dirty = 1;
 static double next_status_write;
 static double started_at;
@@ -261,6 +266,7 @@ static void expire_log(void *ctx, const struct bk_expire_event *ev)
 static void job_scan_facts(struct job *j, const struct bk_store *st)
 {
     const struct bk_rev *good = NULL;
+    j->nrevs = (long)st->n;
     for (size_t i = st->n; i-- > 0;) {
         const struct bk_rev *r = &st->revs[i];
         if (rev_in_future(r, st->now)) {
@@ -282,6 +288,7 @@ static void job_scan_facts(struct job *j, const struct bk_store *st)
     if (good) {
         j->newest = good->timestamp;
         j->newest_dur = good->duration;
+        j->newest_bytes = good->bytes_written;
         join_tags(good, &j->newest_tags);
         snprintf(j->rev_name, sizeof j->rev_name, "%s.rev", good->id);
         if (fstatat(st->dirfd, j->rev_name, &j->rev_sb, 0) < 0)
@@ -302,7 +309,8 @@ static void job_scan(struct job *j, int expire, double now)
     free(j->newest_tags);
     j->newest_tags = NULL;
     j->last_id[0] = '\0';
-    j->nincomplete = j->nquarantined = j->nfuture = 0;
+    j->nincomplete = j->nquarantined = j->nfuture = j->nrevs = 0;
+    j->newest_bytes = 0;
     j->future_max = -1;
     j->rev_name[0] = '\0';
     /* the directory's stat comes first: a change while we read shows next time */
@@ -698,6 +706,8 @@ static void write_status(double now)
         s->failed_time = j->failures ? j->failed_at : -1;
         s->last_error = j->failures && j->last_error ? j->last_error : "";
         s->retry_time = j->failures && j->state != J_RUNNING ? (double)j->due : -1;
+        s->revisions = j->nrevs;
+        s->last_bytes = (int64_t)j->newest_bytes;
         if (j->state == J_RUNNING) {
             s->next_time = -1;
             next[i][0] = '\0';
@@ -711,6 +721,12 @@ static void write_status(double now)
     if (!txt || bk_atomic_write(status_dirfd, status_base, txt, strlen(txt), 0644) < 0)
         log_error("cannot write status file: %s: %s", conf.status_file, strerror(errno));
     free(txt);
+    if (metrics_dirfd >= 0) {
+        txt = metrics_format(&st);
+        if (!txt || bk_atomic_write(metrics_dirfd, metrics_base, txt, strlen(txt), 0644) < 0)
+            log_error("cannot write metrics file: %s: %s", conf.metrics_file, strerror(errno));
+        free(txt);
+    }
     free(next);
     free(st.jobs);
     status_dirty = 0;
@@ -809,6 +825,12 @@ static void reload(double now)
         free(nc.status_file);
         nc.base_dir = bk_strdup(conf.base_dir);
         nc.status_file = bk_strdup(conf.status_file);
+    }
+    if (strcmp(nc.metrics_file ? nc.metrics_file : "", conf.metrics_file ? conf.metrics_file : "")) {
+        log_warn("metrics-file changes take effect at the next start; keeping %s",
+                 conf.metrics_file ? conf.metrics_file : "none");
+        free(nc.metrics_file);
+        nc.metrics_file = conf.metrics_file ? bk_strdup(conf.metrics_file) : NULL;
     }
     int telnet_changed = nc.telnet_port != conf.telnet_port ||
                          strcmp(nc.telnet_addrs, conf.telnet_addrs) ||
@@ -920,6 +942,16 @@ int main(int argc, char **argv)
     status_base = bk_strdup(basename(sbase));
     free(sbase);
     free(sdir);
+    if (conf.metrics_file) {
+        /* like the status file's: opened before the sandbox */
+        char *mdir = bk_strdup(conf.metrics_file), *mbase = bk_strdup(conf.metrics_file);
+        metrics_dirfd = open(dirname(mdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (metrics_dirfd < 0)
+            bk_die_errno("cannot open the metrics file's directory: %s", mdir);
+        metrics_base = bk_strdup(basename(mbase));
+        free(mbase);
+        free(mdir);
+    }
     int lockfd = open_lock();
 
     sigset_t sigs;

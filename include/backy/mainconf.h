@@ -2,7 +2,8 @@
  * backy-sched, backy-check and backy-telnetd -c. Layout in backy.conf(5):
  *
  *   config:            (backy 2.0 spells it "global:"; both are read)
- *     base-dir, worker-limit, status-file, status-interval, retry-delay,
+ *     base-dir, worker-limit, status-file, metrics-file (NULL: none),
+ *     status-interval, retry-delay,
  *     telnet-addrs, telnet-port (0 = off), telnet (on/off), telnet-user,
  *     scrub-interval (DURATION, 0 or off), scrub-rate (MiB/s)
  *   schedules:  NAME: { TAG: { interval: DURATION, keep: N }, ... }
@@ -40,6 +41,7 @@ struct bk_mainconf {
     char *base_dir;
     long worker_limit;
     char *status_file;
+    char *metrics_file;        /* Prometheus text file, NULL: none */
     int64_t status_interval;   /* seconds */
     int64_t retry_delay;       /* first retry after a failed backup, seconds */
     char *telnet_addrs;        /* comma separated */

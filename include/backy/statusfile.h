@@ -14,7 +14,8 @@
  *                 false, 0, null, ""):
  *                 "dir_missing", "incomplete", "quarantined", "future",
  *                 "future_time", "future_backup", "failures", "failed_time",
- *                 "last_error", "retry_time", "retry_backup" }, ... ] }
+ *                 "last_error", "retry_time", "retry_backup",
+ *                 "revisions", "last_bytes" }, ... ] }
  *
  * Times are seconds since the epoch (numbers; null when unknown) and the
  * same as text "YYYY-MM-DD HH:MM:SS UTC". Jobs are sorted by name.
@@ -52,6 +53,8 @@ struct bk_status_job {
     double failed_time;     /* end of the last failed backup, < 0: none */
     char *last_error;       /* its one-line message, "" none */
     double retry_time;      /* next retry, < 0: none */
+    long revisions;         /* revisions in the job directory (any state) */
+    int64_t last_bytes;     /* bytes written by the newest good revision */
 };
 
 struct bk_status {

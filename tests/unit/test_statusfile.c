@@ -14,14 +14,14 @@ int main(void)
     char err[256];
     struct bk_status_job jobs[2] = {
         { "test01", "default", 1, "waiting", 0, 1446724570.25, "daily", 50.7,
-          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1 },
+          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1, 3, 1048576 },
         { "te\"st02", "frequent", 0, "running", 4242, -1, "", 0, -1, "hourly", 3600, -1,
-          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060 },
+          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060, 0, 0 },
     };
     struct bk_status st = { 1234, 1446700000, 1446724600, 3, 1, 30, "/etc/backy.conf", jobs, 2 };
     struct bk_status rd;
 
-    tap_plan(20);
+    tap_plan(21);
     char *txt = status_format(&st);
     tap_ok(txt && strstr(txt, "\"2015-11-05 11:56:10 UTC\""), "text time in the file");
     tap_ok(txt && txt[strlen(txt) - 1] == '\n', "file ends in a newline");
@@ -47,6 +47,8 @@ int main(void)
        "missing directory, counts, failure and retry read back");
     tap_ok(txt && strstr(txt, "\"retry_backup\": \"2015-11-05 11:47:40 UTC\"") &&
        strstr(txt, "\"future_backup\": \"2031-01-01 00:00:00 UTC\""), "retry and future as text");
+    tap_ok(rd.jobs[0].revisions == 3 && rd.jobs[0].last_bytes == 1048576 &&
+       rd.jobs[1].revisions == 0, "revision count and bytes written read back");
     status_free(&rd);
     free(txt);
 
