@@ -65,7 +65,7 @@ static const char usage[] =
  * and the socketpair to it exists before this sandbox. No capabilities:
  * job directories and the status file are the scheduler's own.
  * Landlock (rules set in main): read, write, create and remove below the
- * base directory and in the status file's directory, read the config
+ * base directory and in the status and metrics files' directories, read the config
  * file, append to and create files in the log file's directory (a
  * rotated log is reopened); nothing else, no TCP. */
 static struct sb_policy policy = {
@@ -988,6 +988,8 @@ int main(int argc, char **argv)
     const struct sb_fs_rule fs[] = {
         { conf.base_dir, -1, SB_FS_RW },
         { NULL, status_dirfd, SB_FS_RW },
+        /* the metrics file's directory (without one: the status's again) */
+        { NULL, metrics_dirfd >= 0 ? metrics_dirfd : status_dirfd, SB_FS_RW },
         { config_path, -1, SB_FS_READ_FILE },
         { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
         { NULL, -1, 0 },
