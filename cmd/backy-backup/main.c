@@ -86,60 +86,6 @@ static void *signal_thread(void *arg)
     _exit(1);
 }
 
-static int is_idlike_prefix(const char *name, char *id)
-{
-    size_t l = strlen(name);
-    if (l < SHORTUUID_LEN || (l > SHORTUUID_LEN && name[SHORTUUID_LEN] != '.'))
-        return 0;
-    memcpy(id, name, SHORTUUID_LEN);
-    id[SHORTUUID_LEN] = '\0';
-    return shortuuid_valid(id);
-}
-
-/* Leftovers of interrupted backups: incomplete revisions, and files named
- * ID or ID.* whose ID.rev is gone. Complete revisions are never touched. */
-static void cleanup(struct bk_store *st)
-{
-    for (size_t i = 0; i < st->n; i++) {
-        if (st->revs[i].complete)
-            continue;
-        /* Only a backup that finished makes its image read-only. A .rev
-         * that lost its duration (damaged by hand or by the disk) next to a
-         * read-only image is kept: removing it could lose a good backup. */
-        struct stat sb;
-        if (fstatat(st->dirfd, st->revs[i].id, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(sb.st_mode) && !(sb.st_mode & 0222)) {
-            log_warn("revision %s has no duration but a read-only image: not removing it; "
-                     "check %s/%s.rev", st->revs[i].id, st->dir, st->revs[i].id);
-            continue;
-        }
-        log_info("removing incomplete revision %s", st->revs[i].id);
-        if (rev_remove(st->dirfd, st->revs[i].id) < 0)
-            bk_die_errno("cannot remove incomplete revision: %s/%s", st->dir, st->revs[i].id);
-    }
-    int dfd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-    if (!d)
-        bk_die_errno("cannot read job directory: %s", st->dir);
-    struct dirent *de;
-    char id[SHORTUUID_LEN + 1], rn[SHORTUUID_LEN + 8];
-    while ((de = readdir(d))) {
-        if (!is_idlike_prefix(de->d_name, id))
-            continue;
-        snprintf(rn, sizeof rn, "%s.rev", id);
-        struct stat sb;
-        /* ID.rev.tmp-PID: a rewrite of the .rev (verify record, expiry)
-         * killed before its rename; such rewrites hold the job lock, as we
-         * do, so none is in progress */
-        int rev_tmp = !strncmp(de->d_name + SHORTUUID_LEN, ".rev.tmp-", 9);
-        if (!rev_tmp && fstatat(st->dirfd, rn, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-            continue;
-        log_info("removing leftover file %s/%s", st->dir, de->d_name);
-        if (unlinkat(st->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
-            bk_die_errno("cannot remove leftover file: %s/%s", st->dir, de->d_name);
-    }
-    closedir(d);
-}
 
 static enum bk_verify parse_verify(const char *v, const char *where)
 {
@@ -296,7 +242,7 @@ int main(int argc, char **argv)
 
     sandbox_enter(&policy);
 
-    cleanup(&st);
+    store_cleanup(&st);
 
     pthread_mutex_lock(&commit_lock);
     if (rev_save(dirfd, &rev) < 0) {

@@ -101,50 +101,6 @@ BK_NORETURN BK_PRINTF(1, 2) static void give_up(const char *fmt, ...)
     bk_die("%s", msg);
 }
 
-/* Leftovers of interrupted runs (as backy-backup cleans them): incomplete
- * revisions, unless their image is read-only, and ID / ID.* files without
- * an ID.rev. Complete revisions are never touched. */
-static void cleanup(struct bk_store *st)
-{
-    for (size_t i = 0; i < st->n; i++) {
-        if (st->revs[i].complete)
-            continue;
-        struct stat sb;
-        if (fstatat(st->dirfd, st->revs[i].id, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(sb.st_mode) && !(sb.st_mode & 0222)) {
-            log_warn("revision %s has no duration but a read-only image: not removing it; "
-                     "check %s/%s.rev", st->revs[i].id, st->dir, st->revs[i].id);
-            continue;
-        }
-        log_info("removing incomplete revision %s", st->revs[i].id);
-        if (rev_remove(st->dirfd, st->revs[i].id) < 0)
-            bk_die_errno("cannot remove incomplete revision: %s/%s", st->dir, st->revs[i].id);
-    }
-    int dfd = openat(st->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
-    if (!d)
-        bk_die_errno("cannot read job directory: %s", st->dir);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *dot = strchr(de->d_name, '.');
-        size_t l = dot ? (size_t)(dot - de->d_name) : strlen(de->d_name);
-        char id[BK_ID_MAX], rn[BK_ID_MAX + 8];
-        if (l != SHORTUUID_LEN)
-            continue;
-        memcpy(id, de->d_name, l);
-        id[l] = '\0';
-        if (!stream_id_valid(id) || !strcmp(id, "config"))
-            continue;
-        snprintf(rn, sizeof rn, "%s.rev", id);
-        struct stat sb;
-        if (fstatat(st->dirfd, rn, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-            continue;
-        log_info("removing leftover file %s/%s", st->dir, de->d_name);
-        if (unlinkat(st->dirfd, de->d_name, 0) < 0 && errno != ENOENT)
-            bk_die_errno("cannot remove leftover file: %s/%s", st->dir, de->d_name);
-    }
-    closedir(d);
-}
 
 /* Create the job directory (and missing parents) and its config. */
 static int open_jobdir(const char *dir, const char *origin)
@@ -283,7 +239,7 @@ int main(int argc, char **argv)
     struct bk_store st;
     if (store_open_fd(&st, dirfd, dir, err, sizeof err) < 0)
         bk_die("%s", err);
-    cleanup(&st);
+    store_cleanup(&st);
     if (store_reload(&st, err, sizeof err) < 0)
         bk_die("%s", err);
 

@@ -124,6 +124,12 @@ int rev_remove(int dirfd, const char *id);
 int store_update_last(int dirfd, const char *id);
 /* Remove last and last.rev (no complete revision left). 0 or -1/errno. */
 int store_remove_last(int dirfd);
+/* Leftovers of interrupted runs, for a writer holding the job lock
+ * (backup, receive): incomplete revisions (unless their image is read-only:
+ * only a finished run makes it so), files named ID or ID.* whose ID.rev is
+ * gone, and ID.rev.tmp-PID of a killed .rev rewrite. Complete revisions are
+ * never touched. Dies with a message when something cannot be removed. */
+void store_cleanup(struct bk_store *st);
 
 /* Timestamps: parse "2015-11-04 20:09:32[.ffffff][Z|+HH:MM]" (T allowed),
  * format "YYYY-MM-DD HH:MM:SS UTC" (for tables) and ISO-8601 for .rev. */
