@@ -4,6 +4,7 @@ DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 LOGROTATEDIR ?= /etc/logrotate.d
 # the version when git cannot say (no repository): --version of every tool
@@ -134,6 +135,8 @@ install: all units
 	done
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 0644 $(UNITS) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 systemd/sysusers-backy.conf $(DESTDIR)$(SYSUSERSDIR)/backy.conf
 	install -d $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0644 completion/backy $(DESTDIR)$(BASHCOMPDIR)/backy
 	for t in $(filter-out backy,$(TOOLS)); do \
@@ -149,6 +152,7 @@ uninstall:
 		rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$$f; \
 	done
 	rm -f $(addprefix $(DESTDIR)$(SYSTEMDUNITDIR)/,$(notdir $(UNITS)))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/backy.conf
 	rm -f $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS))
 	rm -f $(DESTDIR)$(LOGROTATEDIR)/backy
 
