@@ -85,21 +85,71 @@ make_units() {
     assert_output_contains "Failed to parse service type"
 }
 
-@test "systemd: the scheduler unit's exposure (systemd-analyze security --offline) is below 4, as backy-sched(1) records" {
+# exposure UNITFILE: the overall exposure level systemd-analyze security
+# --offline gives the unit (with the drop-ins beside it)
+exposure() {
+    local out
+    out=$(systemd-analyze security --offline=true --no-pager "$1") || fail "security failed: $out"
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' <<<"$out"
+}
+
+@test "systemd: the units run as the user backy without capabilities; the scheduler's exposure (systemd-analyze security --offline) is below 2.5, as backy-sched(1) and README record" {
     make_units
     local unit exp
-    run systemd-analyze security --offline=true --no-pager "$T/units/backy-scheduler.service"
-    assert_success
-    exp=$(sed -n 's/.*Overall exposure level for backy-scheduler.service: \([0-9.]*\).*/\1/p' <<<"$output")
-    [ -n "$exp" ] || fail "no exposure level in: $output"
-    echo "# backy-scheduler.service exposure $exp" >&3
-    awk -v e="$exp" 'BEGIN { exit !(e < 4.0) }' || fail "exposure $exp"
-    grep -qF "exposure level $exp" "$BACKY_ROOT/man/backy-sched.1" ||
-        fail "backy-sched(1) does not record exposure $exp"
-    for unit in backy-backup@.service backy-expire.service; do
+    for unit in backy-scheduler.service backy-backup@.service backy-expire.service; do
+        grep -qx 'User=backy' "$T/units/$unit" || fail "$unit: no User=backy"
+        grep -qx 'Group=backy' "$T/units/$unit" || fail "$unit: no Group=backy"
+        grep -qx 'CapabilityBoundingSet=' "$T/units/$unit" || fail "$unit: capabilities"
+        ! grep -q '^CapabilityBoundingSet=.' "$T/units/$unit" || fail "$unit: capabilities"
         run systemd-analyze security --offline=true --no-pager "$T/units/$unit"
         assert_success
+        assert_output_matches '✓ User=/DynamicUser= +Service runs under a static non-root user identity'
+        assert_output_matches '✓ CapabilityBoundingSet=~CAP_SET\(UID\|GID\|PCAP\) '
+        assert_output_matches '✓ CapabilityBoundingSet=~CAP_\(DAC_\*\|FOWNER\|IPC_OWNER\) '
     done
+    exp=$(exposure "$T/units/backy-scheduler.service")
+    [ -n "$exp" ] || fail "no exposure level"
+    echo "# backy-scheduler.service exposure $exp" >&3
+    awk -v e="$exp" 'BEGIN { exit !(e < 2.5) }' || fail "exposure $exp"
+    grep -qF "exposure level $exp" "$BACKY_ROOT/man/backy-sched.1" ||
+        fail "backy-sched(1) does not record exposure $exp"
+    grep -qF "exposure $exp by \`systemd-analyze security --offline\`" "$BACKY_ROOT/README.md" ||
+        fail "README.md does not record exposure $exp"
+}
+
+# the drop-in of backy-sched(1) for sources only root may read: the
+# example (.nf to .fi) with User=root in it
+root_dropin() {
+    awk '/^\.nf$/ { b = ""; inb = 1; next }
+         /^\.fi$/ { if (b ~ /\nUser=root\n/) printf "%s", b; inb = 0; next }
+         inb { b = b $0 "\n" }' "$BACKY_ROOT/man/backy-sched.1" | sed 's/\\-/-/g'
+}
+
+@test "systemd: backy-sched(1)'s drop-in runs the scheduler as root again with exactly the launcher's capabilities" {
+    make_units
+    local d=$T/units/backy-scheduler.service.d want got
+    mkdir -p "$d"
+    root_dropin >"$d/root.conf"
+    grep -qx 'User=root' "$d/root.conf" || fail "no User=root in the drop-in: $(cat "$d/root.conf")"
+    # the capabilities are the launcher's .keep_caps (cmd/backy-sched/launcher.c)
+    want=$(sed -n '/\.keep_caps =/,/\.run_as_user/p' "$BACKY_ROOT/cmd/backy-sched/launcher.c" |
+        grep -o 'CAP_[A-Z_]*' | sort -u | tr '\n' ' ')
+    got=$(sed -n 's/^CapabilityBoundingSet=//p' "$d/root.conf" | tr ' ' '\n' | grep . | sort -u | tr '\n' ' ')
+    [ -n "$want" ] || fail "no capabilities found in launcher.c"
+    assert_equal "$got" "$want"
+    cd "$T/units"
+    run env MANPATH="$T/man" systemd-analyze verify ./backy-scheduler.service
+    assert_success
+    [ -z "$output" ] || fail "verify said: $output"
+    run systemd-analyze security --offline=true --no-pager ./backy-scheduler.service
+    assert_success
+    assert_output_matches '✗ User=/DynamicUser= +Service runs as root user'
+    assert_output_matches '✗ CapabilityBoundingSet=~CAP_SET\(UID\|GID\|PCAP\) '
+    # the figure backy-sched(1) gives for it
+    exp=$(exposure ./backy-scheduler.service)
+    echo "# backy-scheduler.service as root: exposure $exp" >&3
+    grep -qF "exposure level $exp as root" "$BACKY_ROOT/man/backy-sched.1" ||
+        fail "backy-sched(1) does not record exposure $exp as root"
 }
 
 @test "systemd: the scheduler sends READY=1 from its own pid once the status file is written; children do not inherit NOTIFY_SOCKET" {
@@ -166,6 +216,19 @@ EOF
     done
     grep -q '^ExecStart=/usr/bin/backy-sched ' "$root/usr/lib/systemd/system/backy-scheduler.service" ||
         fail "unit not made for /usr/bin"
+    # the units run as backy; the sysusers.d snippet creates that user
+    for p in backy-scheduler.service backy-backup@.service backy-expire.service; do
+        grep -qx 'User=backy' "$root/usr/lib/systemd/system/$p" || fail "$p: no User=backy"
+    done
+    [ "$(stat -c %a "$root/usr/lib/sysusers.d/backy.conf")" = 644 ] || fail "missing sysusers.d/backy.conf"
+    mkdir -p "$T/sysroot/etc"
+    run systemd-sysusers --root="$T/sysroot" "$root/usr/lib/sysusers.d/backy.conf"
+    assert_success
+    assert_equal "$(cut -d: -f1,5- "$T/sysroot/etc/passwd")" "backy:backy backups:/srv/backy:/usr/sbin/nologin"
+    assert_equal "$(cut -d: -f1 "$T/sysroot/etc/group")" "backy"
+    # a system user whose primary group is that group
+    [ "$(cut -d: -f3 "$T/sysroot/etc/passwd")" -lt 1000 ] || fail "not a system uid: $(cat "$T/sysroot/etc/passwd")"
+    assert_equal "$(cut -d: -f3 "$T/sysroot/etc/group")" "$(cut -d: -f4 "$T/sysroot/etc/passwd")"
     [ -f "$root/etc/logrotate.d/backy" ] || fail "missing logrotate snippet"
     run make -s -C "$BACKY_ROOT" uninstall DESTDIR="$root" PREFIX=/usr LOGROTATEDIR=/etc/logrotate.d
     assert_success
@@ -176,8 +239,9 @@ EOF
 @test "logrotate: the installed snippet passes logrotate -d, and a rotated log is reopened" {
     command -v logrotate >/dev/null || fail "logrotate missing (package logrotate)"
     mkdir -p "$T/log"
-    sed "s|/var/log/backy.log /var/log/backy/\*.log /srv/backy/\*/backy.log|$T/log/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
-    grep -q "^$T/log/backy.log {" "$T/lr.conf" || fail "snippet's path line changed: $(head -5 "$T/lr.conf")"
+    sed "s|/var/log/backy.log /var/log/backy/\*.log|$T/log/backy.log|; s|/srv/backy/\*/backy.log|$T/srv/*/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
+    grep -q "^$T/log/backy.log {" "$T/lr.conf" || fail "snippet's path line changed: $(grep '{' "$T/lr.conf")"
+    grep -q "^$T/srv/\*/backy.log {" "$T/lr.conf" || fail "snippet's path line changed: $(grep '{' "$T/lr.conf")"
     sed -i 's/create 0640 root adm/create 0640 root root/' "$T/lr.conf"
     echo "first" >"$T/log/backy.log"
     run logrotate -d -s "$T/lr.state" "$T/lr.conf"
@@ -192,6 +256,36 @@ EOF
     make_source "$T/src.img" 1M
     backy -l "$T/log/backy.log" -b "$T/job" init file "$T/src.img"
     grep -q "initialised job directory" "$T/log/backy.log" || fail "no new log: $(ls -l "$T/log")"
+}
+
+@test "logrotate: a job's log of the user backy is backy's again after rotation, and a backup as backy writes to it" {
+    require_root_or_skip
+    id -u backy >/dev/null 2>&1 ||
+        useradd --system --user-group --no-create-home --shell /usr/sbin/nologin backy ||
+        id -u backy >/dev/null 2>&1 || fail "cannot create user backy"
+    chmod 755 "$T"
+    # the tools where backy can run them (the build tree may be private)
+    mkdir -p "$T/bin" "$T/srv"
+    cp "$BACKY_BIN"/backy "$BACKY_BIN"/backy-* "$T/bin/"
+    chmod 755 "$T/bin" "$T"/bin/*
+    chown backy:backy "$T/srv"
+    make_source "$T/src.img" 1M
+    chgrp backy "$T/src.img"
+    chmod 0640 "$T/src.img"
+    sed "s|/var/log/backy.log /var/log/backy/\*.log|$T/log/backy.log|; s|/srv/backy/\*/backy.log|$T/srv/*/backy.log|" "$BACKY_ROOT/logrotate/backy" >"$T/lr.conf"
+    local job=$T/srv/job1
+    as_user() { setpriv --reuid=backy --regid=backy --init-groups -- "$@"; }
+    as_user "$T/bin/backy" -b "$job" init file "$T/src.img"
+    as_user "$T/bin/backy" -b "$job" -l "$job/backy.log" backup daily
+    assert_equal "$(stat -c '%U:%G %a' "$job/backy.log")" "backy:backy 640"
+    run logrotate -f -s "$T/lr.state" "$T/lr.conf"
+    assert_success
+    [ -f "$job/backy.log.1" ] || fail "not rotated: $(ls "$job")"
+    assert_equal "$(stat -c '%U:%G %a' "$job/backy.log")" "backy:backy 640"
+    run as_user "$T/bin/backy" -b "$job" -l "$job/backy.log" backup daily
+    assert_success
+    grep -q "INFO revision .* complete" "$job/backy.log" || fail "no new log: $(cat "$job/backy.log")"
+    assert_equal "$(nrevs "$job")" 2
 }
 
 # complete LINE: run bash completion on LINE (the cursor at its end; a
@@ -337,10 +431,116 @@ PY
     # the logrotate snippet is a conffile
     dpkg-deb -e "$deb" "$T/ctl"
     grep -qx /etc/logrotate.d/backy "$T/ctl/conffiles"
+    # the user backy: the sysusers.d snippet, and maintainer scripts that
+    # create it and give it the base directory (run in the next test)
+    assert_output_matches "^-rw-r--r-- .* \./usr/lib/sysusers\.d/backy\.conf$"
+    grep -qx 'u backy - "backy backups" /srv/backy /usr/sbin/nologin' "$T/x/usr/lib/sysusers.d/backy.conf"
+    grep -qx 'User=backy' "$T/x/lib/systemd/system/backy-scheduler.service"
+    for p in postinst postrm; do
+        [ -x "$T/ctl/$p" ] || fail "no $p"
+        sh -n "$T/ctl/$p" || fail "$p: syntax"
+    done
+    grep -q 'systemd-sysusers backy.conf' "$T/ctl/postinst"
+    grep -q 'adduser --system --group' "$T/ctl/postinst"
+    run dpkg-deb -f "$deb" Depends
+    assert_output_matches '(^|, )adduser(,|$)'
     # the packaged program runs
     run "$T/x/usr/bin/backy" --version
     assert_success
     assert_output_matches '^backy [0-9]'
+}
+
+# scratch_system DIR: a copy of /etc without a user or group backy, and
+# empty directories for /srv, /usr/lib/sysusers.d, /var/lib/systemd and
+# /var/log, in DIR; in_scratch DIR CMD...: run CMD in a private mount
+# namespace with those over the real ones (the maintainer scripts run
+# against the real programs, dpkg's database and kernel, but change only
+# the copies; nothing of it outlives CMD)
+scratch_system() {
+    local r=$1 f
+    mkdir -p "$r/etc" "$r/srv" "$r/sysusers.d" "$r/systemd" "$r/log"
+    cp -a /etc/. "$r/etc/"
+    for f in passwd group shadow gshadow passwd- group- shadow- gshadow- subuid subgid; do
+        [ ! -f "$r/etc/$f" ] || sed -i '/^backy:/d' "$r/etc/$f"
+    done
+}
+
+in_scratch() {
+    unshare --mount --propagation private -- bash -c '
+        r=$1
+        shift
+        mount --bind "$r/etc" /etc && mount --bind "$r/srv" /srv &&
+            mount --bind "$r/sysusers.d" /usr/lib/sysusers.d &&
+            mount --bind "$r/systemd" /var/lib/systemd &&
+            mount --bind "$r/log" /var/log || exit 99
+        "$@"' in_scratch "$@"
+}
+
+# the state in_scratch shows: the user and group backy, /srv/backy
+scratch_state() {
+    # the name (GECOS up to its first comma: adduser adds ",,,"), home, shell
+    getent passwd backy | awk -F: '{ sub(/,.*/, "", $5); print $1 ":" $5 ":" $6 ":" $7 }'
+    getent group backy | cut -d: -f1
+    [ "$(getent passwd backy | cut -d: -f4)" = "$(getent group backy | cut -d: -f3)" ] && echo "primary group backy"
+    grep -c '^backy:' /etc/passwd
+    if [ -e /srv/backy ]; then stat -c '/srv/backy %U:%G %a' /srv/backy; else echo "no /srv/backy"; fi
+}
+
+@test "debian: the postinst creates the user backy (sysusers.d, else adduser) and gives it /srv/backy, twice the same; purge removes only an empty /srv/backy" {
+    local d=$BATS_FILE_TMPDIR/deb deb
+    [ "$(cat "$d/rc")" = 0 ] || fail "dpkg-buildpackage failed"
+    [ -d /srv ] && [ -d /usr/lib/sysusers.d ] && [ -d /var/lib/systemd ] || fail "no /srv, /usr/lib/sysusers.d or /var/lib/systemd"
+    deb=$(ls "$d"/backy_*_*.deb)
+    dpkg-deb -e "$deb" "$T/ctl"
+    dpkg-deb -x "$deb" "$T/x"
+    export -f scratch_state
+    # as dpkg runs them; their own output goes to $T/maint.log
+    export DPKG_MAINTSCRIPT_PACKAGE=backy DPKG_MAINTSCRIPT_ARCH=$(dpkg --print-architecture) LOG=$T/maint.log
+    local want="backy:backy backups:/srv/backy:/usr/sbin/nologin
+backy
+primary group backy
+1
+/srv/backy backy:backy 755"
+    # with systemd-sysusers and the package's sysusers.d/backy.conf
+    scratch_system "$T/s1"
+    cp "$T/x/usr/lib/sysusers.d/backy.conf" "$T/s1/sysusers.d/"
+    run in_scratch "$T/s1" bash -c '! getent passwd backy && DPKG_MAINTSCRIPT_NAME=postinst "$1" configure "" >>"$LOG" 2>&1 && scratch_state' x "$T/ctl/postinst"
+    assert_success
+    assert_equal "$output" "$want"
+    grep -q "Creating user 'backy'" "$LOG" || fail "not by systemd-sysusers: $(cat "$LOG")"
+    # again (a reconfigure, an upgrade): nothing changes
+    run in_scratch "$T/s1" bash -c 'DPKG_MAINTSCRIPT_NAME=postinst "$1" configure 3.0.0 >>"$LOG" 2>&1 && scratch_state' x "$T/ctl/postinst"
+    assert_success
+    assert_equal "$output" "$want"
+    # purge: the empty base directory goes, the user stays
+    run in_scratch "$T/s1" bash -c 'DPKG_MAINTSCRIPT_NAME=postrm "$1" purge >>"$LOG" 2>&1 && scratch_state' x "$T/ctl/postrm"
+    assert_success
+    assert_equal "$output" "${want%/srv/backy *}no /srv/backy"
+
+    # without the sysusers.d file: adduser; an empty /srv/backy of root's
+    # is given to backy
+    scratch_system "$T/s2"
+    mkdir "$T/s2/srv/backy"
+    chmod 755 "$T/s2/srv/backy"
+    : >"$LOG"
+    run in_scratch "$T/s2" bash -c 'for i in 1 2; do DPKG_MAINTSCRIPT_NAME=postinst "$1" configure "" >>"$LOG" 2>&1 || exit; done && scratch_state' x "$T/ctl/postinst"
+    assert_success
+    assert_equal "$output" "$want"
+    ! grep -q "Creating user 'backy'" "$LOG" || fail "systemd-sysusers without the file: $(cat "$LOG")"
+
+    # a /srv/backy with job directories of a backy that ran as root is left
+    # alone, with a note; purge keeps it
+    scratch_system "$T/s3"
+    cp "$T/x/usr/lib/sysusers.d/backy.conf" "$T/s3/sysusers.d/"
+    mkdir -p "$T/s3/srv/backy/vm1"
+    : >"$LOG"
+    run in_scratch "$T/s3" bash -c 'DPKG_MAINTSCRIPT_NAME=postinst "$1" configure "" >>"$LOG" 2>&1 &&
+        DPKG_MAINTSCRIPT_NAME=postrm "$2" purge >>"$LOG" 2>&1 && scratch_state' x "$T/ctl/postinst" "$T/ctl/postrm"
+    assert_success
+    assert_output_contains "/srv/backy root:root "
+    grep -q "backy: /srv/backy belongs to root and is not empty; the units run as user backy" "$LOG" ||
+        fail "no note: $(cat "$LOG")"
+    [ -d "$T/s3/srv/backy/vm1" ] || fail "job directory gone"
 }
 
 @test "debian: lintian finds no errors (warnings are listed)" {
