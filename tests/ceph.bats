@@ -352,3 +352,50 @@ incremental_case() {
     assert_success
     check_last
 }
+
+@test "as the user backy with a keyring of its own readable by its group (the units' user); the admin keyring it cannot read fails with one line" {
+    id -u backy >/dev/null 2>&1 ||
+        useradd --system --user-group --no-create-home --shell /usr/sbin/nologin backy ||
+        id -u backy >/dev/null 2>&1 || fail "cannot create user backy"
+    chmod 755 "$T"
+    # the tools and the cluster's configuration where backy can read them
+    # (the build tree and the cluster's directory are private)
+    mkdir -p "$T/bin"
+    cp "$BACKY_BIN"/backy "$BACKY_BIN"/backy-* "$T/bin/"
+    chmod 755 "$T/bin" "$T"/bin/*
+    cp "$CEPH_CONF" "$T/ceph.conf"
+    chmod 644 "$T/ceph.conf"
+    chown backy:backy "$S"
+    local client=backy$BATS_TEST_NUMBER kr=$T/ceph.client.backy.keyring
+    ceph auth rm "client.$client" >/dev/null 2>&1 || true
+    ceph auth get-or-create "client.$client" mon 'profile rbd' osd 'profile rbd pool=rbd' >"$kr"
+    chgrp backy "$kr"
+    chmod 0640 "$kr"
+    rbd_image "$IMG" 8M
+    rbd_edit "$IMG" w:0:2M
+    as_backy() {
+        env CEPH_CONF="$T/ceph.conf" CEPH_ARGS="$1" \
+            setpriv --reuid=backy --regid=backy --init-groups -- "${@:2}"
+    }
+    run as_backy "--id $client --keyring $kr" "$T/bin/backy" -b "$J" init ceph-rbd "rbd/$IMG"
+    assert_success
+    run as_backy "--id $client --keyring $kr" "$T/bin/backy" -v -b "$J" backup daily
+    assert_success
+    check_last
+    rbd_edit "$IMG" w:1M:64K:new
+    run as_backy "--id $client --keyring $kr" "$T/bin/backy" -v -b "$J" backup daily
+    assert_success
+    assert_output_contains "changes since backy-"
+    check_last
+    assert_equal "$(stat -c %U "$J/config" "$J/$(last_rev "$J")" | sort -u)" backy
+    # the admin key (in the cluster's private directory): one line, nothing
+    # backed up, no snapshot left
+    local n
+    n=$(ls "$J"/*.rev | wc -l)
+    run as_backy "--id admin" "$T/bin/backy" -b "$J" backup daily
+    assert_failure 1
+    assert_output_matches "^backy-backup: error: "
+    assert_equal "$(ls "$J"/*.rev | wc -l)" "$n"
+    assert_equal "$(rbd_snaps "$IMG" | grep -c '^backy-')" 1
+    ceph auth rm "client.$client" >/dev/null
+}
