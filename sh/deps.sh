@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential pkg-config clang clang-tidy clang-tools cppcheck libyaml-dev libjansson-dev libseccomp-dev libcap-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux fdisk
- systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot
+ systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot adduser
  ceph-mon ceph-osd ceph-common python3-rbd python3 python3-yaml
  telnet netcat-openbsd rsync procps openssh-server openssh-client jq tmux
  prometheus"
