@@ -63,6 +63,7 @@ struct child {
 static struct child *kids;
 static size_t nkids;
 static char *backup_prog, *telnet_prog, *verify_prog;
+static char *push_prog;
 static int null_fd = -1;
 
 static int own_child(pid_t pid)
@@ -138,6 +139,12 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         snprintf(rate, sizeof rate, "%d", (int)rq->rate);
         char *argv[] = { verify_prog, "-b", (char *)rq->dir, "-l", logp, "--all",
                          "--rate-limit", rate, NULL };
+        pid = spawn(argv, -1);
+        free(logp);
+    } else if (rq->op == LM_PUSH) {
+        char *logp = bk_asprintf("%s/backy.log", rq->dir);
+        char *argv[] = { push_prog, "-b", (char *)rq->dir, "-l", logp, "--",
+                         (char *)rq->target, NULL };
         pid = spawn(argv, -1);
         free(logp);
     } else { /* LM_TELNET */
@@ -366,6 +373,7 @@ void launcher_start(const struct launcher_conf *c)
     backup_prog = bk_asprintf("%s/backy-backup", c->exe_dir);
     telnet_prog = bk_asprintf("%s/backy-telnetd", c->exe_dir);
     verify_prog = bk_asprintf("%s/backy-verify", c->exe_dir);
+    push_prog = bk_asprintf("%s/backy-push", c->exe_dir);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         bk_die_errno("cannot create the launcher's socket");
     pid_t pid = fork();
@@ -469,6 +477,15 @@ pid_t launch_verify(const char *dir, int rate)
     struct lm_request rq;
     struct lm_reply rep;
     if (lm_make_verify(&rq, 0, dir, rate) < 0 || call(&rq, &rep) < 0)
+        return -1;
+    return rep.pid;
+}
+
+pid_t launch_push(const char *dir, const char *target)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    if (lm_make_push(&rq, 0, dir, target) < 0 || call(&rq, &rep) < 0)
         return -1;
     return rep.pid;
 }

@@ -37,6 +37,8 @@ pid_t launch_backup(const char *dir, const char *tags);
 pid_t launch_telnet(int port, const char *addrs, const char *user);
 /* The scrub of a job: backy-verify --all --rate-limit RATE (MiB/s). */
 pid_t launch_verify(const char *dir, int rate);
+/* Copy a job's new revisions: backy-push -b DIR -- TARGET (lm_valid_target). */
+pid_t launch_push(const char *dir, const char *target);
 /* SIGTERM or SIGKILL to a running child of the launcher: 0 or -1/errno. */
 int launch_signal(pid_t pid, int sig);
 

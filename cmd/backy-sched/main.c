@@ -81,6 +81,15 @@ static struct sb_policy policy = {
 
 enum jstate { J_WAITING, J_RUNNING, J_FAILED };
 
+/* A push target of a job: backy-push after each successful backup. */
+struct push_tgt {
+    char *target;
+    pid_t pid;                        /* running push, 0 none */
+    int again;                        /* a backup finished while it ran: push once more */
+    double last_ok;                   /* end of the last successful push, -1 none */
+    long failures;                    /* consecutive failed pushes */
+};
+
 struct job {
     char *name;
     char *dir;
@@ -111,6 +120,9 @@ struct job {
     long failures;                    /* consecutive failed backups */
     double failed_at;                 /* -1 none */
     char *last_error;                 /* one line */
+    struct push_tgt *push;            /* push targets of the config */
+    size_t npush;
+    char *push_error;                 /* the last failed push's message, NULL none */
 };
 
 static struct bk_mainconf conf;
@@ -137,6 +149,8 @@ static pid_t telnet_pid;
 static double telnet_restart_at;      /* 0: not scheduled */
 static double telnet_started;
 static int telnet_backoff = 1;
+
+static size_t npushing;              /* pushes running */
 
 static int stopping;
 static double stop_deadline;
@@ -220,6 +234,13 @@ static void job_plan(struct job *j, double now)
 
 static void job_free(struct job *j)
 {
+    for (size_t i = 0; i < j->npush; i++) {
+        if (j->push[i].pid > 0)
+            npushing--;     /* its end is not waited for */
+        free(j->push[i].target);
+    }
+    free(j->push);
+    free(j->push_error);
     free(j->last_error);
     free(j->name);
     free(j->dir);
@@ -401,6 +422,103 @@ static int job_write_config(struct job *j)
     return rc;
 }
 
+static void failure_message(const struct job *j, pid_t pid, int wstatus, char *buf, size_t len);
+
+/* Take the push targets of the config; a target kept keeps its state. */
+static void job_set_push(struct job *j, const struct bk_jobcfg *jc)
+{
+    struct push_tgt *np = bk_calloc(jc->npush ? jc->npush : 1, sizeof *np);
+    for (size_t i = 0; i < jc->npush; i++) {
+        np[i].target = bk_strdup(jc->push[i]);
+        np[i].last_ok = -1;
+        for (size_t k = 0; k < j->npush; k++) {
+            if (!j->push[k].target || strcmp(j->push[k].target, jc->push[i]))
+                continue;
+            free(np[i].target);
+            np[i] = j->push[k];
+            j->push[k].target = NULL;
+            j->push[k].pid = 0;
+            break;
+        }
+    }
+    for (size_t k = 0; k < j->npush; k++) {
+        if (j->push[k].pid > 0) {
+            npushing--;     /* a dropped target: its end is not waited for */
+            log_info("%s: push to %s continues though the target was removed from the config",
+                     j->name, j->push[k].target);
+        }
+        free(j->push[k].target);
+    }
+    free(j->push);
+    j->push = np;
+    j->npush = jc->npush;
+}
+
+static void start_push(struct job *j, struct push_tgt *t)
+{
+    t->again = 0;
+    pid_t pid = launch_push(j->dir, t->target);
+    if (pid < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot start backy-push: %s", strerror(errno));
+        t->failures++;
+        free(j->push_error);
+        j->push_error = bk_strdup(msg);
+        log_error("%s: push to %s: %s", j->name, t->target, msg);
+        return;
+    }
+    t->pid = pid;
+    npushing++;
+    log_info("%s: push to %s started (pid %ld)", j->name, t->target, (long)pid);
+}
+
+/* After a successful backup: push to every target (one push per target at
+ * a time; a target still busy gets one more push when it is done). */
+static void start_pushes(struct job *j)
+{
+    for (size_t i = 0; i < j->npush; i++) {
+        if (j->push[i].pid > 0)
+            j->push[i].again = 1;
+        else
+            start_push(j, &j->push[i]);
+    }
+}
+
+/* A child that was a push: 1 (handled), 0 not a push. */
+static int push_done(pid_t pid, int wstatus, double now)
+{
+    for (size_t i = 0; i < njobs; i++) {
+        struct job *j = jobs[i];
+        for (size_t k = 0; k < j->npush; k++) {
+            struct push_tgt *t = &j->push[k];
+            if (t->pid != pid)
+                continue;
+            t->pid = 0;
+            npushing--;
+            status_dirty = 1;
+            if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+                t->last_ok = now;
+                t->failures = 0;
+                log_info("%s: push to %s finished", j->name, t->target);
+            } else if (stopping) {
+                log_info("%s: push to %s stopped", j->name, t->target);
+            } else {
+                char msg[512];
+                failure_message(j, pid, wstatus, msg, sizeof msg);
+                t->failures++;
+                free(j->push_error);
+                j->push_error = bk_strdup(msg);
+                log_error("%s: push to %s failed (%ld in a row); see %s/backy.log: %s", j->name,
+                          t->target, t->failures, j->dir, msg);
+            }
+            if (t->again && !stopping)
+                start_push(j, t);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static struct job *job_new(const struct bk_jobcfg *jc, double now)
 {
     struct job *j = bk_calloc(1, sizeof *j);
@@ -413,6 +531,7 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
     j->last_exit = -1;
     j->failed_at = -1;
     j->heap_idx = SIZE_MAX;
+    job_set_push(j, jc);
     job_write_config(j);
     struct job was = { .newest = -1 };
     job_scan(j, 0, now);
@@ -529,6 +648,7 @@ static void job_done(struct job *j, int wstatus, double now)
                      "again in %lld s", j->name, (long long)delay);
         } else {
             log_info("%s: backup finished", j->name);
+            start_pushes(j);
             j->state = J_WAITING;
             j->not_before = 0;
             j->catchup = 0;
@@ -595,6 +715,8 @@ static void reap(double now)
             continue;
         }
         if (scrub_done(&conf, pid, ws, now, stopping))
+            continue;
+        if (push_done(pid, ws, now))
             continue;
         for (size_t i = 0; i < nrunning; i++) {
             if (running[i]->pid != pid)
@@ -708,6 +830,19 @@ static void write_status(double now)
         s->retry_time = j->failures && j->state != J_RUNNING ? (double)j->due : -1;
         s->revisions = j->nrevs;
         s->last_bytes = (int64_t)j->newest_bytes;
+        /* pushes: the time by which every target had a successful push
+         * (the oldest of their newest; none while one never succeeded) */
+        s->push_targets = (long)j->npush;
+        s->last_push_time = j->npush ? 0 : -1;
+        s->push_failures = 0;
+        for (size_t k = 0; k < j->npush; k++) {
+            const struct push_tgt *t = &j->push[k];
+            if (t->last_ok < 0 || (s->last_push_time >= 0 && t->last_ok < s->last_push_time) ||
+                k == 0)
+                s->last_push_time = t->last_ok;
+            s->push_failures += t->failures;
+        }
+        s->push_error = s->push_failures && j->push_error ? j->push_error : "";
         if (j->state == J_RUNNING) {
             s->next_time = -1;
             next[i][0] = '\0';
@@ -772,6 +907,7 @@ static void apply_config(double now)
             }
             if (!sched_same || !src_same)
                 changed++;
+            job_set_push(j, jc);
         }
         nj[i] = j;
     }
@@ -873,6 +1009,10 @@ static void begin_stop(double now)
         signal_child(telnet_pid, SIGTERM);
     if (scrub_pid() > 0)
         signal_child(scrub_pid(), SIGTERM);
+    for (size_t i = 0; i < njobs; i++)
+        for (size_t k = 0; k < jobs[i]->npush; k++)
+            if (jobs[i]->push[k].pid > 0)
+                signal_child(jobs[i]->push[k].pid, SIGTERM);
 }
 
 static int open_lock(void)
@@ -1023,7 +1163,7 @@ int main(int argc, char **argv)
                 start_telnet(now);
             scrub_wake = scrub_tick(&conf, now);
         } else {
-            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0)
+            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0 && npushing == 0)
                 break;
             if (now >= stop_deadline) {
                 log_warn("stopping: %zu %s did not end within %d s; killing them",
@@ -1035,6 +1175,10 @@ int main(int argc, char **argv)
                     signal_child(telnet_pid, SIGKILL);
                 if (scrub_pid() > 0)
                     signal_child(scrub_pid(), SIGKILL);
+                for (size_t i = 0; i < njobs; i++)
+                    for (size_t k = 0; k < jobs[i]->npush; k++)
+                        if (jobs[i]->push[k].pid > 0)
+                            signal_child(jobs[i]->push[k].pid, SIGKILL);
                 stop_deadline = now + STOP_GRACE;
             }
         }

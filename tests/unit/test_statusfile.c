@@ -14,9 +14,9 @@ int main(void)
     char err[256];
     struct bk_status_job jobs[2] = {
         { "test01", "default", 1, "waiting", 0, 1446724570.25, "daily", 50.7,
-          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1, 3, 1048576 },
+          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1, 3, 1048576, 0, -1, 0, "" },
         { "te\"st02", "frequent", 0, "running", 4242, -1, "", 0, -1, "hourly", 3600, -1,
-          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060, 0, 0 },
+          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060, 0, 0, 2, 1446724500, 3, "push: gone" },
     };
     struct bk_status st = { 1234, 1446700000, 1446724600, 3, 1, 30, "/etc/backy.conf", jobs, 2 };
     struct bk_status rd;
