@@ -73,6 +73,13 @@ int lm_make_push(struct lm_request *r, uint32_t seq, const char *dir, const char
     return 0;
 }
 
+void lm_make_config(struct lm_request *r, uint32_t seq)
+{
+    memset(r, 0, sizeof *r);
+    r->op = LM_CONFIG;
+    r->seq = seq;
+}
+
 /* ---- checks --------------------------------------------------------- */
 
 static int terminated(const char *field, size_t size)
@@ -228,6 +235,8 @@ int lm_parse_request(const void *buf, size_t len, const char *base_dir,
             return refuse(err, errlen, "job directory not below %s: %s", base_dir, r.dir);
         if (!lm_valid_target(r.target))
             return refuse(err, errlen, "bad push target: %s", r.target);
+        break;
+    case LM_CONFIG:
         break;
     case LM_SIGNAL:
         if (r.pid <= 1)

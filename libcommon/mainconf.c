@@ -426,6 +426,21 @@ int mainconf_load(const char *path, struct bk_mainconf *c, char *err, size_t err
     return rc;
 }
 
+int mainconf_load_fd(int fd, const char *path, struct bk_mainconf *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    struct ynode *root = ynode_parse_fd(fd, path, err, errlen);
+    if (!root)
+        return -1;
+    struct ctx x = { path, err, errlen };
+    c->path = bk_strdup(path);
+    int rc = build(&x, root, c);
+    ynode_free(root);
+    if (rc < 0)
+        mainconf_free(c);
+    return rc;
+}
+
 void schedule_free(struct bk_schedule *s)
 {
     for (size_t i = 0; i < s->n; i++)

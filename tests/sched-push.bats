@@ -6,6 +6,7 @@
 
 load lib/common
 load lib/sched
+load lib/sshd
 
 setup() {
     common_setup
@@ -13,6 +14,7 @@ setup() {
 }
 
 teardown() {
+    stop_test_sshd
     if [ -n "${SCHED_PID:-}" ]; then
         kill -TERM "$SCHED_PID" 2>/dev/null || true
         wait "$SCHED_PID" 2>/dev/null || true
@@ -103,32 +105,104 @@ check_warns_push() { check_out | grep -q "^BACKY WARNING.*no successful push wit
 
 @test "sched-push: an unwritable push target: push_failures in the status file, check warns naming the push" {
     store
+    C=$(mk_xfs copy 512M)
     make_source "$T/src" 2M 1
-    echo "not a directory" >"$T/afile"
+    mkdir "$C/vm"
+    remount_ro "$C"
     sched_conf "$T/backy.conf" "$M" 0 1 \
         "    s:
-        quick: {interval: 2s, keep: 20}" "$(push_job vm s "$T/src" "$T/afile/vm")"
+        quick: {interval: 2s, keep: 20}" "$(push_job vm s "$T/src" "$C/vm")"
     conf_set telnet off
     start_sched "$T/backy.conf"
     wait_for 60 nrevs_at_least "$M/vm" 1
     push_failed() { status_py 'j["vm"]["push_failures"] >= 1'; }
     wait_for 60 push_failed
     status_py 'j["vm"]["last_push_time"] is None and j["vm"]["push_error"] != ""'
-    grep -q "vm: push to $T/afile/vm failed" "$T/sched.out"
+    grep -q "vm: push to $C/vm failed" "$T/sched.out"
     # backups go on; after 1.5 x 2 s without a push, check warns
     wait_for 60 check_warns_push
     run "$BACKY_BIN/backy-check" -c "$T/backy.conf"
     [ "$status" = 1 ]
     assert_output_contains "vm (no successful push within the SLA"
+    run "$BACKY_BIN/backy-check" -c "$T/backy.conf" --json
+    [ "$status" = 1 ]
+    echo "$output" | jq -e '.jobs[] | select(.name == "vm") | .state == "WARNING" and .push_failures >= 1 and .last_push_time == null and any(.problems[]; startswith("no successful push within the SLA"))'
     # the target becomes writable: the next push succeeds, check is OK again
-    rm "$T/afile"
+    remount_rw "$C"
     check_ok() { check_out | grep -q "^BACKY OK"; }
     wait_for 60 check_ok
     status_py 'j["vm"]["push_failures"] == 0 and j["vm"]["last_push_time"] is not None'
-    pushed "$M/vm" "$T/afile/vm" || {
-        # a backup may have finished after the last push; its push follows
-        wait_for 60 pushed "$M/vm" "$T/afile/vm"
-    }
+    pushed_here() { pushed "$M/vm" "$C/vm"; }
+    wait_for 60 pushed_here
+}
+
+@test "sched-push: the launcher may write to the push targets of the config at start only; a target added by a reload waits for a restart" {
+    store
+    C=$(mk_xfs copy 512M)
+    make_source "$T/src" 2M 1
+    sched_conf "$T/backy.conf" "$M" 0 1 \
+        "    s:
+        quick: {interval: 2s, keep: 20}" "$(push_job vm s "$T/src" "$C/vm")"
+    conf_set telnet off
+    # the launcher's Landlock rules name the target (created at start)
+    # (through a pipe: its end waits for the launcher, which prints after
+    # the scheduler has gone)
+    BACKY_SANDBOX_PRINT=backy-sched-launcher "$BACKY_BIN/backy-sched" -c "$T/backy.conf" 2>&1 |
+        cat >"$T/launcher.policy"
+    grep -qx "fs: read,write,create-remove,optional $C/vm" "$T/launcher.policy"
+    [ -d "$C/vm" ]
+    ! grep -q "ssh" "$T/launcher.policy"        # no HOST:DIR target: no ssh
+    start_sched "$T/backy.conf"
+    pushed_here() { pushed "$M/vm" "$C/vm"; }
+    wait_for 60 pushed_here
+    # a target added by a reload: not in the launcher's rules, refused
+    # with a message saying why; the configured one goes on
+    sed -i "s|push: \\[\"$C/vm\"\\]|push: [\"$C/vm\", \"$C/other\"]|" "$T/backy.conf"
+    grep -q "$C/other" "$T/backy.conf"
+    kill -HUP "$SCHED_PID"
+    warned() { grep -q "vm: new push target $C/other takes effect at the next start" "$T/sched.out"; }
+    wait_for 30 warned
+    refused() { grep -q "vm: push to $C/other: the target was added after the scheduler started: restart it to push there" "$T/sched.out"; }
+    wait_for 60 refused
+    status_py 'j["vm"]["push_targets"] == 2 and j["vm"]["push_failures"] >= 1'
+    [ ! -e "$C/other" ]
+    stop_sched
+    # after a restart the new target is in the rules and gets its copy
+    start_sched "$T/backy.conf"
+    other_pushed() { pushed "$M/vm" "$C/other"; }
+    wait_for 60 other_pushed
+    stop_sched
+}
+
+@test "sched-push: push to HOST:DIR over a real ssh connection to 127.0.0.1 (BACKY_SSH from the scheduler's environment)" {
+    store
+    start_test_sshd
+    C=$(mk_btrfs copy 256M)
+    make_source "$T/src" 2M 1
+    sched_conf "$T/backy.conf" "$M" 0 1 \
+        "    s:
+        quick: {interval: 1h, keep: 5}" "$(push_job vm s "$T/src" "root@127.0.0.1:$C/vm")"
+    conf_set telnet off
+    # (through a pipe: its end waits for the launcher, which prints after
+    # the scheduler has gone)
+    BACKY_SANDBOX_PRINT=backy-sched-launcher "$BACKY_BIN/backy-sched" -c "$T/backy.conf" 2>&1 |
+        cat >"$T/launcher.policy"
+    grep -qx "fs: execute,optional $(command -v ssh)" "$T/launcher.policy"
+    start_sched "$T/backy.conf"
+    wait_for 60 nrevs_at_least "$M/vm" 1
+    pushed_here() { pushed "$M/vm" "$C/vm"; }
+    wait_for 60 pushed_here
+    pushed_status() { status_py 'j["vm"]["last_push_time"] is not None'; }
+    wait_for 30 pushed_status
+    id=$(newest_id "$M/vm")
+    assert_files_equal "$M/vm/$id" "$C/vm/$id"
+    grep -q "vm: push to root@127.0.0.1:$C/vm finished" "$T/sched.out"
+    stop_sched
+    [ "$SCHED_RC" = 0 ]
+    # the private TMPDIR of ssh's shared connection goes with the launcher
+    # (which ends just after the scheduler)
+    no_tmp() { [ ! -e "$M/.push-tmp" ]; }
+    wait_for 30 no_tmp || fail "left behind: $(ls -laR "$M/.push-tmp")"
 }
 
 @test "sched-push: a bad push target is a configuration error naming the place" {

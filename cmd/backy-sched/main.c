@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,13 +66,16 @@ static const char usage[] =
  * and the socketpair to it exists before this sandbox. No capabilities:
  * job directories and the status file are the scheduler's own.
  * Landlock (rules set in main): read, write, create and remove below the
- * base directory and in the status and metrics files' directories, read the config
- * file, append to and create files in the log file's directory (a
- * rotated log is reopened); nothing else, no TCP. */
+ * base directory and in the status and metrics files' directories,
+ * append to and create files in the log file's directory (a rotated log
+ * is reopened); nothing else, no TCP. The config file is re-read (SIGHUP)
+ * through a descriptor the launcher opens and passes (recvmsg): a rule
+ * naming the file would not reach the new file an editor writes. */
+static const int sched_extra[] = { __NR_recvmsg, -1 };
 static struct sb_policy policy = {
     .name = "backy-sched",
     .groups = SB_BASE | SB_WRITE | SB_POLL,
-    .extra = NULL,
+    .extra = sched_extra,
     .keep_caps = 0,
     .run_as_user = NULL,
 };
@@ -457,6 +461,15 @@ static void job_set_push(struct job *j, const struct bk_jobcfg *jc)
 static void start_push(struct job *j, struct push_tgt *t)
 {
     t->again = 0;
+    if (!launcher_push_allowed(t->target)) {
+        /* the launcher's Landlock rules are made at start */
+        t->failures++;
+        free(j->push_error);
+        j->push_error = bk_strdup("the target was added after the scheduler started: restart it "
+                                  "to push there");
+        log_error("%s: push to %s: %s", j->name, t->target, j->push_error);
+        return;
+    }
     pid_t pid = launch_push(j->dir, t->target);
     if (pid < 0) {
         char msg[512];
@@ -948,7 +961,17 @@ static void reload(double now)
     struct bk_mainconf nc;
     char err[1024];
     log_info("SIGHUP: re-reading %s", config_path);
-    if (mainconf_load(config_path, &nc, err, sizeof err) < 0) {
+    /* opened by the launcher: the scheduler's own file-system rules do not
+     * name the file (an editor may have replaced it with a new one) */
+    int cfd = launch_open_config();
+    if (cfd < 0) {
+        log_error("invalid configuration, keeping the old one: %s: cannot open: %s", config_path,
+                  strerror(errno));
+        return;
+    }
+    int rc = mainconf_load_fd(cfd, config_path, &nc, err, sizeof err);
+    close(cfd);
+    if (rc < 0) {
         log_error("invalid configuration, keeping the old one: %s", err);
         return;
     }
@@ -968,6 +991,12 @@ static void reload(double now)
         free(nc.metrics_file);
         nc.metrics_file = conf.metrics_file ? bk_strdup(conf.metrics_file) : NULL;
     }
+    for (size_t i = 0; i < nc.njobs; i++)
+        for (size_t k = 0; k < nc.jobs[i].npush; k++)
+            if (!launcher_push_allowed(nc.jobs[i].push[k]))
+                log_warn("%s: new push target %s takes effect at the next start (the "
+                         "launcher's file-system rules are made at start)",
+                         nc.jobs[i].name, nc.jobs[i].push[k]);
     int telnet_changed = nc.telnet_port != conf.telnet_port ||
                          strcmp(nc.telnet_addrs, conf.telnet_addrs) ||
                          strcmp(nc.telnet_user, conf.telnet_user);
@@ -1110,10 +1139,23 @@ int main(int argc, char **argv)
         .base_dir = conf.base_dir,
         .status_file = conf.status_file,
         .logfile = cli.logfile,
+        .config_path = bk_abspath(config_path),
         .verbose = cli.verbose,
         .keep_fd = lockfd,
     };
+    /* every push target of the configuration: the launcher's rules */
+    size_t ntg = 0;
+    for (size_t i = 0; i < conf.njobs; i++)
+        ntg += conf.jobs[i].npush;
+    char **tgs = bk_calloc(ntg + 1, sizeof *tgs);
+    ntg = 0;
+    for (size_t i = 0; i < conf.njobs; i++)
+        for (size_t k = 0; k < conf.jobs[i].npush; k++)
+            tgs[ntg++] = conf.jobs[i].push[k];
+    lc.push_targets = tgs;
+    lc.npush_targets = ntg;
     launcher_start(&lc);
+    free(tgs);
 
     /* SIGCHLD stays blocked and unread: the only child is the launcher,
      * whose end shows as EOF on its socket. */
@@ -1130,7 +1172,6 @@ int main(int argc, char **argv)
         { NULL, status_dirfd, SB_FS_RW },
         /* the metrics file's directory (without one: the status's again) */
         { NULL, metrics_dirfd >= 0 ? metrics_dirfd : status_dirfd, SB_FS_RW },
-        { config_path, -1, SB_FS_READ_FILE },
         { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
         { NULL, -1, 0 },
     };

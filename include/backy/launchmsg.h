@@ -34,6 +34,10 @@ enum lm_op {
     LM_SIGNAL = 3,   /* kill(pid, sig) of a child the launcher started */
     LM_VERIFY = 4,   /* backy-verify -b DIR -l DIR/backy.log --all --rate-limit RATE */
     LM_PUSH = 5,     /* backy-push -b DIR -l DIR/backy.log -- TARGET */
+    LM_CONFIG = 6,   /* open the configuration file named at the launcher's start and
+                      * pass the descriptor with the LM_OK answer (SCM_RIGHTS): the
+                      * scheduler's own file-system rules do not reach a config file
+                      * an editor replaced */
 };
 
 struct lm_request {
@@ -73,6 +77,7 @@ int lm_make_telnet(struct lm_request *r, uint32_t seq, int port, const char *add
 void lm_make_signal(struct lm_request *r, uint32_t seq, pid_t pid, int sig);
 int lm_make_verify(struct lm_request *r, uint32_t seq, const char *dir, int rate);
 int lm_make_push(struct lm_request *r, uint32_t seq, const char *dir, const char *target);
+void lm_make_config(struct lm_request *r, uint32_t seq);
 
 /* Check a received packet of len bytes; on success copy it to *out and
  * return 0, otherwise write the reason to err and return -1. */

@@ -60,6 +60,8 @@ struct bk_mainconf {
 
 /* 0, or -1 with "PATH:LINE:COL: message" (or "PATH: reason") in err. */
 int mainconf_load(const char *path, struct bk_mainconf *c, char *err, size_t errlen);
+/* The same from an open descriptor (not closed); PATH names it in messages. */
+int mainconf_load_fd(int fd, const char *path, struct bk_mainconf *c, char *err, size_t errlen);
 /* Same from a buffer (name used in messages). */
 int mainconf_parse(const char *buf, size_t len, const char *name, struct bk_mainconf *c,
                    char *err, size_t errlen);
