@@ -61,6 +61,7 @@ check_warns_push() { check_out | grep -q "^BACKY WARNING.*no successful push wit
         "    s:
         quick: {interval: 1h, keep: 5}" "$(push_job vm s "$T/src" "$C/vm")"
     conf_set telnet off
+    conf_set metrics-file "$T/backy.prom"
     start_sched "$T/backy.conf"
     wait_for 60 nrevs_at_least "$M/vm" 1
     pushed_here() { pushed "$M/vm" "$C/vm"; }
@@ -81,6 +82,13 @@ check_warns_push() { check_out | grep -q "^BACKY WARNING.*no successful push wit
     assert_output_contains "BACKY OK"
     stop_sched
     [ "$SCHED_RC" = 0 ]
+    # the metrics file says the same (both written at the stop)
+    m=$(awk '$1 == "backy_job_last_push_time_seconds{job=\"vm\"}" { print $2 }' "$T/backy.prom")
+    s=$(jq -r '.jobs[] | select(.name == "vm") | .last_push_time' "$STATUS")
+    awk -v a="$m" -v b="$s" 'BEGIN { exit !(a != "" && a + 0 == b + 0) }' ||
+        fail "metrics last push $m, status $s"
+    grep -qx 'backy_job_push_failures{job="vm"} 0' "$T/backy.prom"
+    promtool check metrics <"$T/backy.prom"
 }
 
 @test "sched-push: every new backup is pushed to each target; two targets" {
