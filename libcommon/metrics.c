@@ -162,6 +162,12 @@ static int v_push_failures(const struct bk_status_job *j, double *v)
     return j->push_targets ? 0 : -1;
 }
 
+static int v_last_verify_time(const struct bk_status_job *j, double *v)
+{
+    *v = j->last_verify_time;
+    return j->last_verify_time < 0 ? -1 : 0;
+}
+
 char *metrics_format(const struct bk_status *st)
 {
     char *buf = NULL;
@@ -220,6 +226,9 @@ char *metrics_format(const struct bk_status *st)
             v_last_push_time);
     per_job(f, st, "backy_job_push_failures",
             "Consecutive failed pushes, summed over the job's targets.", v_push_failures);
+    per_job(f, st, "backy_job_last_verify_time_seconds",
+            "Newest verify record of the job's revisions (its last scrub), seconds since the "
+            "epoch.", v_last_verify_time);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

@@ -97,6 +97,7 @@ char *status_format(const struct bk_status *st)
         json_object_set_new(o, "last_push", json_string(buf));
         json_object_set_new(o, "push_failures", json_integer(j->push_failures));
         json_object_set_new(o, "push_error", str_or_empty(j->push_error));
+        json_object_set_new(o, "last_verify_time", time_or_null(j->last_verify_time));
         json_array_append_new(jobs, o);
     }
     json_object_set_new(root, "jobs", jobs);
@@ -200,6 +201,7 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
         j->last_push_time = get_time(o, "last_push_time");
         j->push_failures = get_int(o, "push_failures", 0);
         j->push_error = get_str(o, "push_error");
+        j->last_verify_time = get_time(o, "last_verify_time");
     }
     json_decref(root);
     return 0;

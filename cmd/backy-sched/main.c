@@ -117,6 +117,7 @@ struct job {
     long nincomplete, nquarantined, nfuture;
     double future_max;                /* latest future date, -1 none */
     long nrevs;                       /* revisions in the directory */
+    double last_verify;               /* newest verify record (the last scrub), -1 none */
     uint64_t newest_bytes;            /* bytes written by the newest good revision */
     struct stat dir_sb, rev_sb;       /* rescan: re-read when either changed */
     char rev_name[BK_ID_MAX + 8];     /* the .rev stat()ed into rev_sb, "" none */
@@ -294,6 +295,8 @@ static void job_scan_facts(struct job *j, const struct bk_store *st)
     j->nrevs = (long)st->n;
     for (size_t i = st->n; i-- > 0;) {
         const struct bk_rev *r = &st->revs[i];
+        if (r->verify_result != BK_VERIFY_NONE && r->verify_time > j->last_verify)
+            j->last_verify = r->verify_time;
         if (rev_in_future(r, st->now)) {
             if (j->nfuture++ == 0)
                 j->future_max = r->timestamp;
@@ -336,6 +339,7 @@ static void job_scan(struct job *j, int expire, double now)
     j->last_id[0] = '\0';
     j->nincomplete = j->nquarantined = j->nfuture = j->nrevs = 0;
     j->newest_bytes = 0;
+    j->last_verify = -1;
     j->future_max = -1;
     j->rev_name[0] = '\0';
     /* the directory's stat comes first: a change while we read shows next time */
@@ -843,6 +847,7 @@ static void write_status(double now)
         s->retry_time = j->failures && j->state != J_RUNNING ? (double)j->due : -1;
         s->revisions = j->nrevs;
         s->last_bytes = (int64_t)j->newest_bytes;
+        s->last_verify_time = j->last_verify;
         /* pushes: the time by which every target had a successful push
          * (the oldest of their newest; none while one never succeeded) */
         s->push_targets = (long)j->npush;
