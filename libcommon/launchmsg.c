@@ -63,6 +63,23 @@ int lm_make_verify(struct lm_request *r, uint32_t seq, const char *dir, int rate
     return put(r->dir, sizeof r->dir, dir);
 }
 
+int lm_make_push(struct lm_request *r, uint32_t seq, const char *dir, const char *target)
+{
+    memset(r, 0, sizeof *r);
+    r->op = LM_PUSH;
+    r->seq = seq;
+    if (put(r->dir, sizeof r->dir, dir) < 0 || put(r->target, sizeof r->target, target) < 0)
+        return -1;
+    return 0;
+}
+
+void lm_make_config(struct lm_request *r, uint32_t seq)
+{
+    memset(r, 0, sizeof *r);
+    r->op = LM_CONFIG;
+    r->seq = seq;
+}
+
 /* ---- checks --------------------------------------------------------- */
 
 static int terminated(const char *field, size_t size)
@@ -133,6 +150,35 @@ int lm_valid_tags(const char *tags)
     return 1;
 }
 
+int lm_valid_target(const char *t)
+{
+    size_t n = strnlen(t, LM_TARGET_MAX);
+    if (n == 0 || n >= LM_TARGET_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+            return 0;
+    if (t[0] == '/')
+        return 1;
+    /* [USER@]HOST:/DIR */
+    const char *colon = strchr(t, ':');
+    if (!colon || colon[1] != '/')
+        return 0;
+    const char *at = memchr(t, '@', (size_t)(colon - t));
+    const char *host = at ? at + 1 : t;
+    if (at && (at == t || t[0] == '-'))
+        return 0;
+    if (host == colon || host[0] == '-')
+        return 0;
+    for (const char *p = t; p < colon; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || p == at;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
 static int valid_addrs(const char *a)
 {
     return *a && a[0] != '-' && only_chars(a, ".:%_-, ");
@@ -160,7 +206,8 @@ int lm_parse_request(const void *buf, size_t len, const char *base_dir,
         return refuse(err, errlen, "request of %zu bytes, want %zu", len, sizeof r);
     memcpy(&r, buf, sizeof r);
     if (!terminated(r.dir, sizeof r.dir) || !terminated(r.tags, sizeof r.tags) ||
-        !terminated(r.addrs, sizeof r.addrs) || !terminated(r.user, sizeof r.user))
+        !terminated(r.addrs, sizeof r.addrs) || !terminated(r.user, sizeof r.user) ||
+        !terminated(r.target, sizeof r.target))
         return refuse(err, errlen, "request with an unterminated string");
     switch (r.op) {
     case LM_BACKUP:
@@ -182,6 +229,14 @@ int lm_parse_request(const void *buf, size_t len, const char *base_dir,
             return refuse(err, errlen, "job directory not below %s: %s", base_dir, r.dir);
         if (r.rate < 1 || r.rate > LM_RATE_MAX)
             return refuse(err, errlen, "bad scrub rate: %d", (int)r.rate);
+        break;
+    case LM_PUSH:
+        if (!lm_valid_jobdir(base_dir, r.dir))
+            return refuse(err, errlen, "job directory not below %s: %s", base_dir, r.dir);
+        if (!lm_valid_target(r.target))
+            return refuse(err, errlen, "bad push target: %s", r.target);
+        break;
+    case LM_CONFIG:
         break;
     case LM_SIGNAL:
         if (r.pid <= 1)

@@ -8,6 +8,7 @@
 
 #include "backy/duration.h"
 #include "backy/mainconf.h"
+#include "backy/launchmsg.h"
 #include "backy/revision.h"
 #include "backy/util.h"
 #include "backy/ynode.h"
@@ -233,6 +234,45 @@ static int cmp_job(const void *a, const void *b)
     return strcmp(((const struct bk_jobcfg *)a)->name, ((const struct bk_jobcfg *)b)->name);
 }
 
+static void free_push(struct bk_jobcfg *jc)
+{
+    for (size_t k = 0; k < jc->npush; k++)
+        free(jc->push[k]);
+    free(jc->push);
+    jc->push = NULL;
+    jc->npush = 0;
+}
+
+/* push: a target or a list of them (lm_valid_target), each once */
+static int parse_push(struct ctx *x, const struct ynode *pn, const char *name,
+                      struct bk_jobcfg *jc)
+{
+    const struct ynode *one[1] = { pn };
+    const struct ynode *const *items = pn->kind == Y_SEQ ? (const struct ynode *const *)pn->items
+                                                         : one;
+    size_t n = pn->kind == Y_SEQ ? pn->n : 1;
+    if (pn->kind == Y_MAP)
+        return fail(x, pn->line, pn->col, "job '%s': push must be a target or a list of targets",
+                    name);
+    jc->push = bk_calloc(n ? n : 1, sizeof *jc->push);
+    for (size_t i = 0; i < n; i++) {
+        const struct ynode *t = items[i];
+        if (t->kind != Y_SCALAR)
+            return fail(x, t->line, t->col, "job '%s': a push target must be a string", name);
+        if (!lm_valid_target(t->value))
+            return fail(x, t->line, t->col,
+                        "job '%s': bad push target '%s' (an absolute directory /DIR or "
+                        "[USER@]HOST:/DIR, no control characters, shorter than %d bytes)",
+                        name, t->value, LM_TARGET_MAX);
+        for (size_t k = 0; k < jc->npush; k++)
+            if (!strcmp(jc->push[k], t->value))
+                return fail(x, t->line, t->col, "job '%s': push target '%s' given twice", name,
+                            t->value);
+        jc->push[jc->npush++] = bk_strdup(t->value);
+    }
+    return 0;
+}
+
 static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *c)
 {
     if (j->kind != Y_MAP)
@@ -247,7 +287,7 @@ static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *
                         "control characters or leading '.')", name);
         if (jn->kind != Y_MAP)
             return fail(x, jn->line, jn->col, "job '%s' must have 'schedule' and 'source'", name);
-        const struct ynode *sn = NULL, *src = NULL, *scrub = NULL;
+        const struct ynode *sn = NULL, *src = NULL, *scrub = NULL, *pn = NULL;
         for (size_t k = 0; k < jn->n; k++) {
             if (!strcmp(jn->keys[k], "schedule"))
                 sn = jn->items[k];
@@ -255,10 +295,12 @@ static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *
                 src = jn->items[k];
             else if (key_is(jn->keys[k], "scrub-interval"))
                 scrub = jn->items[k];
+            else if (!strcmp(jn->keys[k], "push"))
+                pn = jn->items[k];
             else
                 return fail(x, jn->key_line[k], jn->key_col[k],
                             "unknown key '%s' in job '%s' (known: schedule, source, "
-                            "scrub-interval)", jn->keys[k], name);
+                            "scrub-interval, push)", jn->keys[k], name);
         }
         if (!sn)
             return fail(x, jn->line, jn->col, "job '%s' has no 'schedule'", name);
@@ -280,12 +322,16 @@ static int parse_jobs(struct ctx *x, const struct ynode *j, struct bk_mainconf *
                         name, sn->value, c->nscheds ? known : "none");
         }
         struct bk_jobcfg *jc = &c->jobs[c->njobs];
-        if (srccfg_from_ynode(src, x->name, &jc->src, x->err, x->errlen) < 0)
+        if ((pn && parse_push(x, pn, name, jc) < 0) ||
+            srccfg_from_ynode(src, x->name, &jc->src, x->err, x->errlen) < 0) {
+            free_push(jc);
             return -1;
+        }
         jc->name = bk_strdup(name);
         jc->sched = si;
         jc->scrub_interval = -1;
         if (scrub && parse_scrub_interval(x, scrub, &jc->scrub_interval) < 0) {
+            free_push(jc);
             srccfg_free(&jc->src);
             free(jc->name);
             return -1;
@@ -380,6 +426,21 @@ int mainconf_load(const char *path, struct bk_mainconf *c, char *err, size_t err
     return rc;
 }
 
+int mainconf_load_fd(int fd, const char *path, struct bk_mainconf *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    struct ynode *root = ynode_parse_fd(fd, path, err, errlen);
+    if (!root)
+        return -1;
+    struct ctx x = { path, err, errlen };
+    c->path = bk_strdup(path);
+    int rc = build(&x, root, c);
+    ynode_free(root);
+    if (rc < 0)
+        mainconf_free(c);
+    return rc;
+}
+
 void schedule_free(struct bk_schedule *s)
 {
     for (size_t i = 0; i < s->n; i++)
@@ -418,6 +479,7 @@ void mainconf_free(struct bk_mainconf *c)
     for (size_t i = 0; i < c->njobs; i++) {
         free(c->jobs[i].name);
         srccfg_free(&c->jobs[i].src);
+        free_push(&c->jobs[i]);
     }
     free(c->scheds);
     free(c->jobs);

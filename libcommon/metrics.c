@@ -144,6 +144,30 @@ static int v_last_bytes(const struct bk_status_job *j, double *v)
     return j->last_time < 0 ? -1 : 0;
 }
 
+static int v_push_targets(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->push_targets;
+    return 0;
+}
+
+static int v_last_push_time(const struct bk_status_job *j, double *v)
+{
+    *v = j->last_push_time;
+    return j->last_push_time < 0 ? -1 : 0;
+}
+
+static int v_push_failures(const struct bk_status_job *j, double *v)
+{
+    *v = (double)j->push_failures;
+    return j->push_targets ? 0 : -1;
+}
+
+static int v_last_verify_time(const struct bk_status_job *j, double *v)
+{
+    *v = j->last_verify_time;
+    return j->last_verify_time < 0 ? -1 : 0;
+}
+
 char *metrics_format(const struct bk_status *st)
 {
     char *buf = NULL;
@@ -196,6 +220,15 @@ char *metrics_format(const struct bk_status *st)
     per_job(f, st, "backy_job_revisions", "Revisions in the job directory.", v_revisions);
     per_job(f, st, "backy_job_last_written_bytes",
             "Bytes the newest good backup wrote.", v_last_bytes);
+    per_job(f, st, "backy_job_push_targets", "Push targets of the job.", v_push_targets);
+    per_job(f, st, "backy_job_last_push_time_seconds",
+            "Every push target had a successful push by then, seconds since the epoch.",
+            v_last_push_time);
+    per_job(f, st, "backy_job_push_failures",
+            "Consecutive failed pushes, summed over the job's targets.", v_push_failures);
+    per_job(f, st, "backy_job_last_verify_time_seconds",
+            "Newest verify record of the job's revisions (its last scrub), seconds since the "
+            "epoch.", v_last_verify_time);
     if (fclose(f) != 0) {
         free(buf);
         return NULL;

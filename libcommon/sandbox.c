@@ -758,6 +758,8 @@ static uint64_t ll_access(unsigned a)
         r |= LL_FS_MAKE_REG;
     if (a & SB_FS_REMOVE)
         r |= LL_FS_REMOVE_FILE;
+    if (a & SB_FS_MAKE_SOCK)
+        r |= LL_FS_MAKE_SOCK;
     if (a & SB_FS_EXEC)
         r |= LL_FS_EXECUTE;
     if (a & SB_FS_IOCTL)
@@ -767,7 +769,7 @@ static uint64_t ll_access(unsigned a)
 
 /* Rules as opened descriptors, made before anything is dropped (a path
  * may only be reachable with the privileges still held). */
-#define LL_MAX_RULES 64
+#define LL_MAX_RULES 256
 static struct {
     int fd;             /* ours to close, or the caller's */
     int own;
@@ -887,7 +889,7 @@ static void print_access(FILE *f, unsigned a)
     } n[] = {
         { SB_FS_READ, "read" }, { SB_FS_READ_FILE, "read-files" }, { SB_FS_WRITE, "write" },
         { SB_FS_CREATE, "create-remove" }, { SB_FS_MAKE_FILE, "create-files" },
-        { SB_FS_REMOVE, "remove-files" },
+        { SB_FS_REMOVE, "remove-files" }, { SB_FS_MAKE_SOCK, "create-sockets" },
         { SB_FS_EXEC, "execute" }, { SB_FS_IOCTL, "ioctl-dev" },
         { SB_FS_OPTIONAL, "optional" },
     };

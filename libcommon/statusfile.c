@@ -91,6 +91,13 @@ char *status_format(const struct bk_status *st)
         json_object_set_new(o, "retry_backup", json_string(buf));
         json_object_set_new(o, "revisions", json_integer(j->revisions));
         json_object_set_new(o, "last_bytes", json_integer((json_int_t)j->last_bytes));
+        json_object_set_new(o, "push_targets", json_integer(j->push_targets));
+        json_object_set_new(o, "last_push_time", time_or_null(j->last_push_time));
+        fmt_utc(j->last_push_time, buf, sizeof buf);
+        json_object_set_new(o, "last_push", json_string(buf));
+        json_object_set_new(o, "push_failures", json_integer(j->push_failures));
+        json_object_set_new(o, "push_error", str_or_empty(j->push_error));
+        json_object_set_new(o, "last_verify_time", time_or_null(j->last_verify_time));
         json_array_append_new(jobs, o);
     }
     json_object_set_new(root, "jobs", jobs);
@@ -190,6 +197,11 @@ int status_parse(const char *buf, size_t len, const char *name, struct bk_status
         j->retry_time = get_time(o, "retry_time");
         j->revisions = get_int(o, "revisions", 0);
         j->last_bytes = get_int(o, "last_bytes", 0);
+        j->push_targets = get_int(o, "push_targets", 0);
+        j->last_push_time = get_time(o, "last_push_time");
+        j->push_failures = get_int(o, "push_failures", 0);
+        j->push_error = get_str(o, "push_error");
+        j->last_verify_time = get_time(o, "last_verify_time");
     }
     json_decref(root);
     return 0;
@@ -261,6 +273,7 @@ void status_free(struct bk_status *st)
         free(j->last_tags);
         free(j->next_tags);
         free(j->last_error);
+        free(j->push_error);
     }
     free(st->jobs);
     free(st->config);

@@ -70,6 +70,10 @@ $(file_job gone s "$T/nosuchfile")"
     start_sched "$T/backy.conf"
     wait_for 60 nrevs_at_least "$M/vm" 2
     wait_for 30 test -s "$PROM"
+    # a verify (what the scrub runs) records a result; the rescan sees it
+    "$BACKY_BIN/backy-verify" -b "$M/vm" --all >/dev/null
+    verified() { status_py 'j["vm"]["last_verify_time"] is not None'; }
+    wait_for 30 verified
     stop_sched
     [ "$SCHED_RC" = 0 ]
     # both written at the stop, from the same facts
@@ -92,6 +96,8 @@ $(file_job gone s "$T/nosuchfile")"
     same "$(prom backy_job_sla_ok vm)" 1
     same "$(prom backy_job_consecutive_failures vm)" 0
     same "$(prom backy_job_quarantined_revisions vm)" "$(st "$vm.quarantined")"
+    same "$(prom backy_job_last_verify_time_seconds vm)" "$(st "$vm.last_verify_time")"
+    [ -z "$(prom backy_job_last_verify_time_seconds gone)" ]
     # the job whose source is missing: failures, retry, no success
     g='.jobs[] | select(.name == "gone")'
     [ "$(st "$g.failures")" -ge 1 ]

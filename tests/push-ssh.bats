@@ -6,50 +6,16 @@
 
 load lib/common
 load lib/replication
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+load lib/sshd
 
 setup() {
     common_setup
     is_root || skip "needs root for loop devices and sshd"
-    [ -x /usr/sbin/sshd ] || fail "openssh-server is not installed (sh/deps.sh)"
-    S=$T/ssh
-    mkdir -p "$S" /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -f "$S/hostkey"
-    ssh-keygen -q -t ed25519 -N '' -f "$S/clientkey"
-    cp "$S/clientkey.pub" "$S/authorized_keys"
-    chmod 600 "$S/authorized_keys"
-    PORT=$(free_port)
-    cat >"$S/sshd_config" <<EOC
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $S/hostkey
-AuthorizedKeysFile $S/authorized_keys
-PidFile $S/sshd.pid
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-LogLevel ERROR
-EOC
-    /usr/sbin/sshd -f "$S/sshd_config" -E "$S/sshd.log"
-    for _ in $(seq 1 100); do
-        [ -s "$S/sshd.pid" ] && break
-        sleep 0.05
-    done
-    track_pid "$(cat "$S/sshd.pid")"
-    echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$S/hostkey.pub")" >"$S/known_hosts"
-    export BACKY_SSH="ssh -p $PORT -i $S/clientkey -o BatchMode=yes -o UserKnownHostsFile=$S/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR"
-    export BACKY_REMOTE_BACKY=$BACKY_BIN/backy
+    start_test_sshd
 }
 
 teardown() {
-    if [ -s "${S:-/nonexistent}/sshd.pid" ]; then
-        kill "$(cat "$S/sshd.pid")" 2>/dev/null || true
-    fi
+    stop_test_sshd
     common_teardown
 }
 
@@ -107,7 +73,7 @@ teardown() {
     assert_failure
     assert_output_contains "backy-push: error: cannot ask 127.0.0.1:$T/dst which revisions it holds"
     assert_file_missing "$T/dst"
-    BACKY_SSH="ssh -p $(free_port) -o BatchMode=yes -o ConnectTimeout=5" run backy -b "$a/job" push "127.0.0.1:$T/dst"
+    BACKY_SSH="ssh -p $(free_tcp_port) -o BatchMode=yes -o ConnectTimeout=5" run backy -b "$a/job" push "127.0.0.1:$T/dst"
     assert_failure
     assert_output_contains "cannot ask"
 }

@@ -303,6 +303,33 @@ $(file_job fresh h "$T/src2")"
     assert_equal "$SCHED_RC" 0
 }
 
+@test "sched: SIGHUP reads a config file an editor replaced (a new file renamed over it)" {
+    require_root_or_skip
+    M=$(mk_btrfs store 512M)
+    STATUS=$M/status
+    make_source "$T/src1" 1M
+    make_source "$T/src2" 1M
+    sched_conf "$T/backy.conf" "$M" 0 1 \
+        "    s:
+        quick: {interval: 1h, keep: 2}" "$(file_job one s "$T/src1")"
+    start_sched "$T/backy.conf"
+    wait_for 20 nrevs_at_least "$M/one" 1
+    ino1=$(stat -c %i "$T/backy.conf")
+    # as vim and sed -i do: write a new file, rename it over the old one
+    sched_conf "$T/backy.conf.new" "$M" 0 1 \
+        "    s:
+        quick: {interval: 1h, keep: 2}" "$(file_job one s "$T/src1")
+$(file_job two s "$T/src2")"
+    mv "$T/backy.conf.new" "$T/backy.conf"
+    [ "$(stat -c %i "$T/backy.conf")" != "$ino1" ]
+    kill -HUP "$SCHED_PID"
+    wait_for 20 nrevs_at_least "$M/two" 1
+    grep -q "2 jobs (1 added, 0 changed, 0 removed)" "$T/sched.out"
+    ! grep -q "invalid configuration" "$T/sched.out"
+    stop_sched
+    assert_equal "$SCHED_RC" 0
+}
+
 @test "sched: a failing backup is logged with its exit status and retried after a delay capped at the interval, never in a loop" {
     require_root_or_skip
     M=$(mk_btrfs store 256M)

@@ -101,7 +101,8 @@ static void json_time_or_null(json_t *o, const char *key, double t)
 /* --json: one configured job. problem: why it is CRITICAL, NULL when it
  * is not; the reasons for a WARNING are added from the status file. */
 static void json_job(const char *name, const char *state, const char *problem,
-                     const struct bk_status_job *sj, int64_t interval, int sla_ok, time_t now)
+                     const struct bk_status_job *sj, int64_t interval, int sla_ok, int push_late,
+                     time_t now)
 {
     if (!json_doc)
         return;
@@ -126,6 +127,12 @@ static void json_job(const char *name, const char *state, const char *problem,
         json_array_append_new(pr, bk_json_str(t));
         free(t);
     }
+    if (sj && push_late) {
+        char *t = bk_asprintf("no successful push within the SLA%s%s", sj->push_error[0] ? ": " : "",
+                              sj->push_error);
+        json_array_append_new(pr, bk_json_str(t));
+        free(t);
+    }
     json_object_set_new(o, "problems", pr);
     json_object_set_new(o, "in_status_file", json_boolean(sj != NULL));
     json_time_or_null(o, "last_time", sj ? sj->last_time : -1);
@@ -141,6 +148,10 @@ static void json_job(const char *name, const char *state, const char *problem,
     json_object_set_new(o, "failures", json_integer(sj ? sj->failures : 0));
     json_object_set_new(o, "last_error", sj ? bk_json_str_or_null(sj->last_error) : json_null());
     json_time_or_null(o, "retry_time", sj ? sj->retry_time : -1);
+    json_object_set_new(o, "push_targets", json_integer(sj ? sj->push_targets : 0));
+    json_time_or_null(o, "last_push_time", sj ? sj->last_push_time : -1);
+    json_object_set_new(o, "push_failures", json_integer(sj ? sj->push_failures : 0));
+    json_object_set_new(o, "push_error", sj ? bk_json_str_or_null(sj->push_error) : json_null());
     json_array_append_new(json_jobs, o);
 }
 
@@ -173,7 +184,7 @@ BK_PRINTF(2, 3) static void result(int code, const char *fmt, ...)
 }
 
 /* Why a job in time still deserves a look; "" when it does not. */
-static void warning_reasons(const struct bk_status_job *j, char *buf, size_t len)
+static void warning_reasons(const struct bk_status_job *j, int push_late, char *buf, size_t len)
 {
     size_t off = 0;
     buf[0] = '\0';
@@ -190,6 +201,9 @@ static void warning_reasons(const struct bk_status_job *j, char *buf, size_t len
         ADD("%ld dated in the future", j->future);
     if (j->failures > 0)
         ADD("last backup failed%s%.100s", j->last_error[0] ? ": " : "", j->last_error);
+    if (push_late)
+        ADD("no successful push within the SLA%s%.100s", j->push_error[0] ? ": " : "",
+            j->push_error);
 #undef ADD
 }
 
@@ -275,9 +289,13 @@ int main(int argc, char **argv)
         if (last >= 0 && (double)now - last > oldest)
             oldest = (double)now - last;
         if (sj && !sj->dir_missing && sched_sla_ok(last, iv, now)) {
-            char why[256] = "";
-            warning_reasons(sj, why, sizeof why);
-            json_job(j->name, why[0] ? "WARNING" : "OK", NULL, sj, iv, 1, now);
+            char why[384] = "";
+            /* a job with push targets: every target pushed to within the
+             * SLA; before a first push, counted from the scheduler's start */
+            double pushed = sj->last_push_time >= 0 ? sj->last_push_time : st.started;
+            int push_late = j->npush > 0 && !sched_sla_ok(pushed, iv, now);
+            warning_reasons(sj, push_late, why, sizeof why);
+            json_job(j->name, why[0] ? "WARNING" : "OK", NULL, sj, iv, 1, push_late, now);
             if (!why[0])
                 continue;
             warned++;
@@ -291,7 +309,7 @@ int main(int argc, char **argv)
                  : sj->dir_missing  ? "job directory missing"
                  : last < 0         ? "no backup"
                                     : "last backup older than 1.5 x interval",
-                 sj, iv, sched_sla_ok(last, iv, now), now);
+                 sj, iv, sched_sla_ok(last, iv, now), 0, now);
         late++;
         if (late <= NAMES_SHOWN && off < sizeof names)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s%s", late > 1 ? ", " : "",

@@ -1,10 +1,12 @@
 /* backy-revisions - list a job's revisions for programs: the query that
  * backy push asks the other side. Read-only. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "backy/cli.h"
@@ -19,7 +21,8 @@ static const char usage[] =
     "complete or incomplete, tags. With --json one JSON document:\n"
     "  {\"format\": 1, \"job\": DIR, \"exists\": true|false, \"revisions\":\n"
     "   [{\"id\", \"timestamp\", \"tags\", \"complete\", \"parent\"}, ...]}\n"
-    "A DIR that does not exist is an empty list (\"exists\": false), not an error.\n"
+    "A DIR that does not exist is an empty list (\"exists\": false), not an error;\n"
+    "so is an empty directory (\"exists\": true), made ahead for copies.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Reads the job directory; cannot open anything for writing. */
@@ -27,6 +30,21 @@ static struct sb_policy policy = {
     .name = "backy-revisions",
     .groups = SB_BASE | SB_RDONLY,
 };
+
+/* 1 when DIR has no entries at all */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    const struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            empty = 0;
+    closedir(d);
+    return empty;
+}
 
 int main(int argc, char **argv)
 {
@@ -55,7 +73,10 @@ int main(int argc, char **argv)
     int exists = stat(dir, &sb) == 0;
     if (!exists && errno != ENOENT)
         bk_die_errno("cannot open job directory: %s", dir);
-    if (exists && store_open(&st, dir, err, sizeof err) < 0)
+    /* an empty directory (a push target the scheduler's launcher made at
+     * its start, or one made by hand) holds no revisions yet */
+    int opened = exists && !(S_ISDIR(sb.st_mode) && dir_empty(dir));
+    if (opened && store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
     if (as_json) {
         json_t *list = json_array();
@@ -89,7 +110,7 @@ int main(int argc, char **argv)
     }
     if (fflush(stdout) != 0)
         bk_die_errno("cannot write to stdout");
-    if (exists)
+    if (opened)
         store_close(&st);
     free(dir);
     return 0;

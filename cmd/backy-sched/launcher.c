@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,7 +64,106 @@ struct child {
 static struct child *kids;
 static size_t nkids;
 static char *backup_prog, *telnet_prog, *verify_prog;
+static char *push_prog;
 static int null_fd = -1;
+static char **push_ok;          /* the push targets at start */
+static size_t npush_ok;
+static char *push_tmp;          /* the children's private TMPDIR, NULL none */
+
+int launcher_push_allowed(const char *target)
+{
+    for (size_t i = 0; i < npush_ok; i++)
+        if (!strcmp(push_ok[i], target))
+            return 1;
+    return 0;
+}
+
+/* An executable by name: as given when it holds a slash, else found in
+ * PATH (as execvp would). Allocated; NULL when not found. */
+static char *find_program(const char *name)
+{
+    if (strchr(name, '/'))
+        return bk_strdup(name);
+    const char *path = getenv("PATH");
+    char *dirs = bk_strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *found = NULL, *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *f = bk_asprintf("%s/%s", *d ? d : ".", name);
+        if (access(f, X_OK) == 0)
+            found = f;
+        else
+            free(f);
+    }
+    free(dirs);
+    return found;
+}
+
+/* Local push targets: created when missing (as backy-receive would), so
+ * that a Landlock rule can name them. */
+static void make_target_dir(const char *dir)
+{
+    char *p = bk_strdup(dir);
+    for (char *s = p + 1;; s++) {
+        if (*s && *s != '/')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0750) < 0 && errno != EEXIST) {
+            log_warn("launcher: push target %s: cannot create directory %s: %s (pushes to it "
+                     "fail until the scheduler is restarted after it is fixed)",
+                     dir, p, strerror(errno));
+            break;
+        }
+        if (!c)
+            break;
+        *s = c;
+    }
+    free(p);
+}
+
+/* The push part of the launcher's Landlock rules (see launcher.h), added
+ * to fs from index n; returns the new count. */
+static size_t push_rules(struct sb_fs_rule *fs, size_t n, size_t max, const char *base_dir)
+{
+    int remote = 0;
+    for (size_t i = 0; i < npush_ok && n < max; i++) {
+        if (push_ok[i][0] == '/') {
+            make_target_dir(push_ok[i]);
+            fs[n++] = (struct sb_fs_rule){ push_ok[i], -1, SB_FS_RW | SB_FS_OPTIONAL };
+        } else {
+            remote = 1;
+        }
+    }
+    if (!remote || n + 4 > max)
+        return n;
+    const char *ssh = getenv("BACKY_SSH");
+    char *first = bk_strdup(ssh && *ssh ? ssh : "ssh");
+    first[strcspn(first, " \t")] = '\0';
+    char *progs[2] = { find_program(first), find_program("ssh") };
+    free(first);
+    for (int i = 0; i < 2; i++)
+        if (progs[i])
+            fs[n++] = (struct sb_fs_rule){ progs[i], -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    /* ssh's shared connection: a socket below TMPDIR, here a private
+     * directory in the base directory (writable anyway; one scheduler per
+     * base directory holds the lock, so the name is fixed and a directory
+     * left by a killed one is used again; removed when the launcher ends),
+     * and /dev/null opened for writing */
+    char *t = bk_asprintf("%s/.push-tmp", base_dir);
+    struct stat sb;
+    if (mkdir(t, 0700) < 0 && errno != EEXIST)
+        log_warn("launcher: cannot create a private TMPDIR for ssh: %s: %s", t, strerror(errno));
+    if (lstat(t, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid()) {
+        push_tmp = t;
+        setenv("TMPDIR", t, 1);
+        fs[n++] = (struct sb_fs_rule){ push_tmp, -1, SB_FS_RW | SB_FS_MAKE_SOCK };
+    } else {
+        log_warn("launcher: %s is not a directory of this user: ssh uses the default TMPDIR", t);
+        free(t);
+    }
+    fs[n++] = (struct sb_fs_rule){ "/dev/null", -1, SB_FS_WRITE };
+    return n;
+}
 
 static int own_child(pid_t pid)
 {
@@ -111,11 +211,51 @@ static int send_reply(int sock, const struct lm_reply *r)
     }
 }
 
+/* LM_CONFIG: the configuration file, opened here (the launcher reads
+ * everything), passed to the scheduler with the answer. */
+static void send_config(int sock, const struct lm_request *rq, const struct launcher_conf *c,
+                        int *gone)
+{
+    struct lm_reply rep = { .kind = LM_OK, .seq = rq->seq, .op = rq->op };
+    int fd = c->config_path ? open(c->config_path, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+    if (fd < 0) {
+        rep.kind = LM_ERR;
+        rep.err = c->config_path ? errno : ENOENT;
+        if (send_reply(sock, &rep) < 0)
+            *gone = 1;
+        return;
+    }
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct iovec iov = { .iov_base = &rep, .iov_len = sizeof rep };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                        .msg_controllen = sizeof u.buf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+    ssize_t w;
+    while ((w = sendmsg(sock, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (w != (ssize_t)sizeof rep)
+        *gone = 1;
+    close(fd);
+}
+
 static void handle(int sock, const struct lm_request *rq, const struct launcher_conf *c,
                    int *gone)
 {
     struct lm_reply rep = { .kind = LM_OK, .seq = rq->seq, .op = rq->op };
     pid_t pid = -1;
+
+    if (rq->op == LM_CONFIG) {
+        send_config(sock, rq, c, gone);
+        return;
+    }
 
     if (rq->op == LM_SIGNAL) {
         if (!own_child(rq->pid)) {
@@ -138,6 +278,17 @@ static void handle(int sock, const struct lm_request *rq, const struct launcher_
         snprintf(rate, sizeof rate, "%d", (int)rq->rate);
         char *argv[] = { verify_prog, "-b", (char *)rq->dir, "-l", logp, "--all",
                          "--rate-limit", rate, NULL };
+        pid = spawn(argv, -1);
+        free(logp);
+    } else if (rq->op == LM_PUSH && !launcher_push_allowed(rq->target)) {
+        log_error("launcher: refused push to %s: not a push target of the configuration the "
+                  "scheduler started with (restart the scheduler after adding push targets)",
+                  rq->target);
+        errno = EPERM;
+    } else if (rq->op == LM_PUSH) {
+        char *logp = bk_asprintf("%s/backy.log", rq->dir);
+        char *argv[] = { push_prog, "-b", (char *)rq->dir, "-l", logp, "--",
+                         (char *)rq->target, NULL };
         pid = spawn(argv, -1);
         free(logp);
     } else { /* LM_TELNET */
@@ -232,6 +383,8 @@ static void finish(int sock, int sfd)
             reap(sock, &gone);
         }
     }
+    if (push_tmp && rmdir(push_tmp) < 0)
+        log_warn("launcher: cannot remove %s: %s", push_tmp, strerror(errno));
     _exit(0);
 }
 
@@ -293,17 +446,20 @@ static void serve(int sock, const struct launcher_conf *c)
     char *ldir = c->logfile ? bk_abspath(c->logfile) : NULL;
     if (ldir)
         *strrchr(ldir, '/') = '\0';
-    const struct sb_fs_rule fs[] = {
-        { "/", -1, SB_FS_READ | SB_FS_IOCTL },
-        { c->exe_dir, -1, SB_FS_EXEC },
-        { "/usr/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
-        { "/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
-        { "/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
-        { "/usr/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL },
-        { c->base_dir, -1, SB_FS_RW },
-        { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
-        { NULL, -1, 0 },
-    };
+    size_t maxfs = npush_ok + 16, nfs = 0;
+    struct sb_fs_rule *fs = bk_calloc(maxfs, sizeof *fs);
+    fs[nfs++] = (struct sb_fs_rule){ "/", -1, SB_FS_READ | SB_FS_IOCTL };
+    fs[nfs++] = (struct sb_fs_rule){ c->exe_dir, -1, SB_FS_EXEC };
+    fs[nfs++] = (struct sb_fs_rule){ "/usr/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/usr/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ c->base_dir, -1, SB_FS_RW };
+    if (ldir)
+        fs[nfs++] = (struct sb_fs_rule){ *ldir ? ldir : "/", -1, SB_FS_WRITE | SB_FS_MAKE_FILE };
+    /* push targets, ssh (see launcher.h) */
+    nfs = push_rules(fs, nfs, maxfs - 1, c->base_dir);
+    fs[nfs] = (struct sb_fs_rule){ NULL, -1, 0 };
     launcher_policy.fs = fs;
     sandbox_enter(&launcher_policy);
 
@@ -358,6 +514,7 @@ static void serve(int sock, const struct launcher_conf *c)
 static int lfd = -1;
 static uint32_t next_seq;
 static struct lm_reply *queued;     /* LM_EXITED read while waiting for an answer */
+static int passed_fd = -1;          /* a descriptor that came with the last answer */
 static size_t nqueued;
 
 void launcher_start(const struct launcher_conf *c)
@@ -366,6 +523,11 @@ void launcher_start(const struct launcher_conf *c)
     backup_prog = bk_asprintf("%s/backy-backup", c->exe_dir);
     telnet_prog = bk_asprintf("%s/backy-telnetd", c->exe_dir);
     verify_prog = bk_asprintf("%s/backy-verify", c->exe_dir);
+    push_prog = bk_asprintf("%s/backy-push", c->exe_dir);
+    push_ok = bk_calloc(c->npush_targets + 1, sizeof *push_ok);
+    for (size_t i = 0; i < c->npush_targets; i++)
+        if (!launcher_push_allowed(c->push_targets[i]))
+            push_ok[npush_ok++] = bk_strdup(c->push_targets[i]);
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         bk_die_errno("cannot create the launcher's socket");
     pid_t pid = fork();
@@ -398,7 +560,26 @@ static int read_reply(struct lm_reply *r, int block)
 {
     unsigned char buf[sizeof *r + 1];
     for (;;) {
-        ssize_t n = read(lfd, buf, sizeof buf);
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } u;
+        struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                            .msg_controllen = sizeof u.buf };
+        ssize_t n = recvmsg(lfd, &m, MSG_CMSG_CLOEXEC);
+        /* a descriptor passed with an answer (LM_CONFIG): kept for the caller */
+        for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; cm; cm = CMSG_NXTHDR(&m, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                continue;
+            for (size_t k = 0; k + sizeof(int) <= cm->cmsg_len - CMSG_LEN(0); k += sizeof(int)) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + k, sizeof fd);
+                if (passed_fd >= 0)
+                    close(passed_fd);
+                passed_fd = fd;
+            }
+        }
         if (n == 0)
             launcher_gone();
         if (n < 0) {
@@ -469,6 +650,29 @@ pid_t launch_verify(const char *dir, int rate)
     struct lm_request rq;
     struct lm_reply rep;
     if (lm_make_verify(&rq, 0, dir, rate) < 0 || call(&rq, &rep) < 0)
+        return -1;
+    return rep.pid;
+}
+
+int launch_open_config(void)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    lm_make_config(&rq, 0);
+    if (call(&rq, &rep) < 0)
+        return -1;
+    int fd = passed_fd;
+    passed_fd = -1;
+    if (fd < 0)
+        errno = EPROTO;
+    return fd;
+}
+
+pid_t launch_push(const char *dir, const char *target)
+{
+    struct lm_request rq;
+    struct lm_reply rep;
+    if (lm_make_push(&rq, 0, dir, target) < 0 || call(&rq, &rep) < 0)
         return -1;
     return rep.pid;
 }

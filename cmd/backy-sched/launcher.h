@@ -22,9 +22,22 @@ struct launcher_conf {
     const char *base_dir;      /* absolute; every job directory lies below it */
     const char *status_file;   /* the telnet shell's -s */
     const char *logfile;       /* the telnet shell's -l; NULL: none */
+    const char *config_path;   /* what launch_open_config opens */
     int verbose;               /* the telnet shell's -v */
     int keep_fd;               /* descriptor the launcher keeps open (the lock), -1 none */
+    /* The push targets of the configuration at start (lm_valid_target).
+     * The launcher's Landlock rules, inherited by every child, are made
+     * for them once: a local target directory is created if missing and
+     * may be written; for HOST:DIR targets the ssh program may be run
+     * (BACKY_SSH's first word and `ssh`, found in PATH) with a private
+     * TMPDIR for its shared connection. Pushes to other targets are
+     * refused until the scheduler is restarted. */
+    char *const *push_targets;
+    size_t npush_targets;
 };
+
+/* 1 when TARGET was a push target of the configuration at start. */
+int launcher_push_allowed(const char *target);
 
 /* Fork the launcher. Call with SIGCHLD, SIGTERM, SIGINT and SIGHUP blocked
  * and SIGPIPE ignored, before the scheduler's own sandbox. */
@@ -37,6 +50,11 @@ pid_t launch_backup(const char *dir, const char *tags);
 pid_t launch_telnet(int port, const char *addrs, const char *user);
 /* The scrub of a job: backy-verify --all --rate-limit RATE (MiB/s). */
 pid_t launch_verify(const char *dir, int rate);
+/* Copy a job's new revisions: backy-push -b DIR -- TARGET (lm_valid_target). */
+pid_t launch_push(const char *dir, const char *target);
+/* The configuration file (config_path), opened by the launcher: a
+ * descriptor, or -1 with errno. */
+int launch_open_config(void);
 /* SIGTERM or SIGKILL to a running child of the launcher: 0 or -1/errno. */
 int launch_signal(pid_t pid, int sig);
 

@@ -30,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,13 +66,16 @@ static const char usage[] =
  * and the socketpair to it exists before this sandbox. No capabilities:
  * job directories and the status file are the scheduler's own.
  * Landlock (rules set in main): read, write, create and remove below the
- * base directory and in the status and metrics files' directories, read the config
- * file, append to and create files in the log file's directory (a
- * rotated log is reopened); nothing else, no TCP. */
+ * base directory and in the status and metrics files' directories,
+ * append to and create files in the log file's directory (a rotated log
+ * is reopened); nothing else, no TCP. The config file is re-read (SIGHUP)
+ * through a descriptor the launcher opens and passes (recvmsg): a rule
+ * naming the file would not reach the new file an editor writes. */
+static const int sched_extra[] = { __NR_recvmsg, -1 };
 static struct sb_policy policy = {
     .name = "backy-sched",
     .groups = SB_BASE | SB_WRITE | SB_POLL,
-    .extra = NULL,
+    .extra = sched_extra,
     .keep_caps = 0,
     .run_as_user = NULL,
 };
@@ -80,6 +84,15 @@ static struct sb_policy policy = {
 #define TELNET_BACKOFF_MAX 60
 
 enum jstate { J_WAITING, J_RUNNING, J_FAILED };
+
+/* A push target of a job: backy-push after each successful backup. */
+struct push_tgt {
+    char *target;
+    pid_t pid;                        /* running push, 0 none */
+    int again;                        /* a backup finished while it ran: push once more */
+    double last_ok;                   /* end of the last successful push, -1 none */
+    long failures;                    /* consecutive failed pushes */
+};
 
 struct job {
     char *name;
@@ -104,6 +117,7 @@ struct job {
     long nincomplete, nquarantined, nfuture;
     double future_max;                /* latest future date, -1 none */
     long nrevs;                       /* revisions in the directory */
+    double last_verify;               /* newest verify record (the last scrub), -1 none */
     uint64_t newest_bytes;            /* bytes written by the newest good revision */
     struct stat dir_sb, rev_sb;       /* rescan: re-read when either changed */
     char rev_name[BK_ID_MAX + 8];     /* the .rev stat()ed into rev_sb, "" none */
@@ -111,6 +125,9 @@ struct job {
     long failures;                    /* consecutive failed backups */
     double failed_at;                 /* -1 none */
     char *last_error;                 /* one line */
+    struct push_tgt *push;            /* push targets of the config */
+    size_t npush;
+    char *push_error;                 /* the last failed push's message, NULL none */
 };
 
 static struct bk_mainconf conf;
@@ -137,6 +154,8 @@ static pid_t telnet_pid;
 static double telnet_restart_at;      /* 0: not scheduled */
 static double telnet_started;
 static int telnet_backoff = 1;
+
+static size_t npushing;              /* pushes running */
 
 static int stopping;
 static double stop_deadline;
@@ -220,6 +239,13 @@ static void job_plan(struct job *j, double now)
 
 static void job_free(struct job *j)
 {
+    for (size_t i = 0; i < j->npush; i++) {
+        if (j->push[i].pid > 0)
+            npushing--;     /* its end is not waited for */
+        free(j->push[i].target);
+    }
+    free(j->push);
+    free(j->push_error);
     free(j->last_error);
     free(j->name);
     free(j->dir);
@@ -269,6 +295,8 @@ static void job_scan_facts(struct job *j, const struct bk_store *st)
     j->nrevs = (long)st->n;
     for (size_t i = st->n; i-- > 0;) {
         const struct bk_rev *r = &st->revs[i];
+        if (r->verify_result != BK_VERIFY_NONE && r->verify_time > j->last_verify)
+            j->last_verify = r->verify_time;
         if (rev_in_future(r, st->now)) {
             if (j->nfuture++ == 0)
                 j->future_max = r->timestamp;
@@ -311,6 +339,7 @@ static void job_scan(struct job *j, int expire, double now)
     j->last_id[0] = '\0';
     j->nincomplete = j->nquarantined = j->nfuture = j->nrevs = 0;
     j->newest_bytes = 0;
+    j->last_verify = -1;
     j->future_max = -1;
     j->rev_name[0] = '\0';
     /* the directory's stat comes first: a change while we read shows next time */
@@ -401,6 +430,112 @@ static int job_write_config(struct job *j)
     return rc;
 }
 
+static void failure_message(const struct job *j, pid_t pid, int wstatus, char *buf, size_t len);
+
+/* Take the push targets of the config; a target kept keeps its state. */
+static void job_set_push(struct job *j, const struct bk_jobcfg *jc)
+{
+    struct push_tgt *np = bk_calloc(jc->npush ? jc->npush : 1, sizeof *np);
+    for (size_t i = 0; i < jc->npush; i++) {
+        np[i].target = bk_strdup(jc->push[i]);
+        np[i].last_ok = -1;
+        for (size_t k = 0; k < j->npush; k++) {
+            if (!j->push[k].target || strcmp(j->push[k].target, jc->push[i]))
+                continue;
+            free(np[i].target);
+            np[i] = j->push[k];
+            j->push[k].target = NULL;
+            j->push[k].pid = 0;
+            break;
+        }
+    }
+    for (size_t k = 0; k < j->npush; k++) {
+        if (j->push[k].pid > 0) {
+            npushing--;     /* a dropped target: its end is not waited for */
+            log_info("%s: push to %s continues though the target was removed from the config",
+                     j->name, j->push[k].target);
+        }
+        free(j->push[k].target);
+    }
+    free(j->push);
+    j->push = np;
+    j->npush = jc->npush;
+}
+
+static void start_push(struct job *j, struct push_tgt *t)
+{
+    t->again = 0;
+    if (!launcher_push_allowed(t->target)) {
+        /* the launcher's Landlock rules are made at start */
+        t->failures++;
+        free(j->push_error);
+        j->push_error = bk_strdup("the target was added after the scheduler started: restart it "
+                                  "to push there");
+        log_error("%s: push to %s: %s", j->name, t->target, j->push_error);
+        return;
+    }
+    pid_t pid = launch_push(j->dir, t->target);
+    if (pid < 0) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot start backy-push: %s", strerror(errno));
+        t->failures++;
+        free(j->push_error);
+        j->push_error = bk_strdup(msg);
+        log_error("%s: push to %s: %s", j->name, t->target, msg);
+        return;
+    }
+    t->pid = pid;
+    npushing++;
+    log_info("%s: push to %s started (pid %ld)", j->name, t->target, (long)pid);
+}
+
+/* After a successful backup: push to every target (one push per target at
+ * a time; a target still busy gets one more push when it is done). */
+static void start_pushes(struct job *j)
+{
+    for (size_t i = 0; i < j->npush; i++) {
+        if (j->push[i].pid > 0)
+            j->push[i].again = 1;
+        else
+            start_push(j, &j->push[i]);
+    }
+}
+
+/* A child that was a push: 1 (handled), 0 not a push. */
+static int push_done(pid_t pid, int wstatus, double now)
+{
+    for (size_t i = 0; i < njobs; i++) {
+        struct job *j = jobs[i];
+        for (size_t k = 0; k < j->npush; k++) {
+            struct push_tgt *t = &j->push[k];
+            if (t->pid != pid)
+                continue;
+            t->pid = 0;
+            npushing--;
+            status_dirty = 1;
+            if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+                t->last_ok = now;
+                t->failures = 0;
+                log_info("%s: push to %s finished", j->name, t->target);
+            } else if (stopping) {
+                log_info("%s: push to %s stopped", j->name, t->target);
+            } else {
+                char msg[512];
+                failure_message(j, pid, wstatus, msg, sizeof msg);
+                t->failures++;
+                free(j->push_error);
+                j->push_error = bk_strdup(msg);
+                log_error("%s: push to %s failed (%ld in a row); see %s/backy.log: %s", j->name,
+                          t->target, t->failures, j->dir, msg);
+            }
+            if (t->again && !stopping)
+                start_push(j, t);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static struct job *job_new(const struct bk_jobcfg *jc, double now)
 {
     struct job *j = bk_calloc(1, sizeof *j);
@@ -413,6 +548,7 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
     j->last_exit = -1;
     j->failed_at = -1;
     j->heap_idx = SIZE_MAX;
+    job_set_push(j, jc);
     job_write_config(j);
     struct job was = { .newest = -1 };
     job_scan(j, 0, now);
@@ -529,6 +665,7 @@ static void job_done(struct job *j, int wstatus, double now)
                      "again in %lld s", j->name, (long long)delay);
         } else {
             log_info("%s: backup finished", j->name);
+            start_pushes(j);
             j->state = J_WAITING;
             j->not_before = 0;
             j->catchup = 0;
@@ -595,6 +732,8 @@ static void reap(double now)
             continue;
         }
         if (scrub_done(&conf, pid, ws, now, stopping))
+            continue;
+        if (push_done(pid, ws, now))
             continue;
         for (size_t i = 0; i < nrunning; i++) {
             if (running[i]->pid != pid)
@@ -708,6 +847,20 @@ static void write_status(double now)
         s->retry_time = j->failures && j->state != J_RUNNING ? (double)j->due : -1;
         s->revisions = j->nrevs;
         s->last_bytes = (int64_t)j->newest_bytes;
+        s->last_verify_time = j->last_verify;
+        /* pushes: the time by which every target had a successful push
+         * (the oldest of their newest; none while one never succeeded) */
+        s->push_targets = (long)j->npush;
+        s->last_push_time = j->npush ? 0 : -1;
+        s->push_failures = 0;
+        for (size_t k = 0; k < j->npush; k++) {
+            const struct push_tgt *t = &j->push[k];
+            if (t->last_ok < 0 || (s->last_push_time >= 0 && t->last_ok < s->last_push_time) ||
+                k == 0)
+                s->last_push_time = t->last_ok;
+            s->push_failures += t->failures;
+        }
+        s->push_error = s->push_failures && j->push_error ? j->push_error : "";
         if (j->state == J_RUNNING) {
             s->next_time = -1;
             next[i][0] = '\0';
@@ -772,6 +925,7 @@ static void apply_config(double now)
             }
             if (!sched_same || !src_same)
                 changed++;
+            job_set_push(j, jc);
         }
         nj[i] = j;
     }
@@ -812,7 +966,17 @@ static void reload(double now)
     struct bk_mainconf nc;
     char err[1024];
     log_info("SIGHUP: re-reading %s", config_path);
-    if (mainconf_load(config_path, &nc, err, sizeof err) < 0) {
+    /* opened by the launcher: the scheduler's own file-system rules do not
+     * name the file (an editor may have replaced it with a new one) */
+    int cfd = launch_open_config();
+    if (cfd < 0) {
+        log_error("invalid configuration, keeping the old one: %s: cannot open: %s", config_path,
+                  strerror(errno));
+        return;
+    }
+    int rc = mainconf_load_fd(cfd, config_path, &nc, err, sizeof err);
+    close(cfd);
+    if (rc < 0) {
         log_error("invalid configuration, keeping the old one: %s", err);
         return;
     }
@@ -832,6 +996,12 @@ static void reload(double now)
         free(nc.metrics_file);
         nc.metrics_file = conf.metrics_file ? bk_strdup(conf.metrics_file) : NULL;
     }
+    for (size_t i = 0; i < nc.njobs; i++)
+        for (size_t k = 0; k < nc.jobs[i].npush; k++)
+            if (!launcher_push_allowed(nc.jobs[i].push[k]))
+                log_warn("%s: new push target %s takes effect at the next start (the "
+                         "launcher's file-system rules are made at start)",
+                         nc.jobs[i].name, nc.jobs[i].push[k]);
     int telnet_changed = nc.telnet_port != conf.telnet_port ||
                          strcmp(nc.telnet_addrs, conf.telnet_addrs) ||
                          strcmp(nc.telnet_user, conf.telnet_user);
@@ -873,6 +1043,10 @@ static void begin_stop(double now)
         signal_child(telnet_pid, SIGTERM);
     if (scrub_pid() > 0)
         signal_child(scrub_pid(), SIGTERM);
+    for (size_t i = 0; i < njobs; i++)
+        for (size_t k = 0; k < jobs[i]->npush; k++)
+            if (jobs[i]->push[k].pid > 0)
+                signal_child(jobs[i]->push[k].pid, SIGTERM);
 }
 
 static int open_lock(void)
@@ -970,10 +1144,23 @@ int main(int argc, char **argv)
         .base_dir = conf.base_dir,
         .status_file = conf.status_file,
         .logfile = cli.logfile,
+        .config_path = bk_abspath(config_path),
         .verbose = cli.verbose,
         .keep_fd = lockfd,
     };
+    /* every push target of the configuration: the launcher's rules */
+    size_t ntg = 0;
+    for (size_t i = 0; i < conf.njobs; i++)
+        ntg += conf.jobs[i].npush;
+    char **tgs = bk_calloc(ntg + 1, sizeof *tgs);
+    ntg = 0;
+    for (size_t i = 0; i < conf.njobs; i++)
+        for (size_t k = 0; k < conf.jobs[i].npush; k++)
+            tgs[ntg++] = conf.jobs[i].push[k];
+    lc.push_targets = tgs;
+    lc.npush_targets = ntg;
     launcher_start(&lc);
+    free(tgs);
 
     /* SIGCHLD stays blocked and unread: the only child is the launcher,
      * whose end shows as EOF on its socket. */
@@ -990,7 +1177,6 @@ int main(int argc, char **argv)
         { NULL, status_dirfd, SB_FS_RW },
         /* the metrics file's directory (without one: the status's again) */
         { NULL, metrics_dirfd >= 0 ? metrics_dirfd : status_dirfd, SB_FS_RW },
-        { config_path, -1, SB_FS_READ_FILE },
         { ldir && *ldir ? ldir : "/", -1, ldir ? SB_FS_WRITE | SB_FS_MAKE_FILE : 0 },
         { NULL, -1, 0 },
     };
@@ -1023,7 +1209,7 @@ int main(int argc, char **argv)
                 start_telnet(now);
             scrub_wake = scrub_tick(&conf, now);
         } else {
-            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0)
+            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0 && npushing == 0)
                 break;
             if (now >= stop_deadline) {
                 log_warn("stopping: %zu %s did not end within %d s; killing them",
@@ -1035,6 +1221,10 @@ int main(int argc, char **argv)
                     signal_child(telnet_pid, SIGKILL);
                 if (scrub_pid() > 0)
                     signal_child(scrub_pid(), SIGKILL);
+                for (size_t i = 0; i < njobs; i++)
+                    for (size_t k = 0; k < jobs[i]->npush; k++)
+                        if (jobs[i]->push[k].pid > 0)
+                            signal_child(jobs[i]->push[k].pid, SIGKILL);
                 stop_deadline = now + STOP_GRACE;
             }
         }

@@ -8,7 +8,8 @@
  *     scrub-interval (DURATION, 0 or off), scrub-rate (MiB/s)
  *   schedules:  NAME: { TAG: { interval: DURATION, keep: N }, ... }
  *   jobs:       NAME: { schedule: NAME, source: { type: TYPE, ... },
- *                       scrub-interval: DURATION (optional) }
+ *                       scrub-interval: DURATION (optional),
+ *                       push: TARGET | [ TARGET, ... ] (optional) }
  *
  * Every error names the place: "PATH:LINE:COL: message". Unknown keys are
  * errors (a typo would otherwise silently change nothing). */
@@ -34,6 +35,8 @@ struct bk_jobcfg {
     size_t sched;              /* index into bk_mainconf.scheds */
     struct bk_srccfg src;
     int64_t scrub_interval;    /* seconds, 0 no scrub, -1 the global one */
+    char **push;               /* push targets (lm_valid_target), after each backup */
+    size_t npush;
 };
 
 struct bk_mainconf {
@@ -57,6 +60,8 @@ struct bk_mainconf {
 
 /* 0, or -1 with "PATH:LINE:COL: message" (or "PATH: reason") in err. */
 int mainconf_load(const char *path, struct bk_mainconf *c, char *err, size_t errlen);
+/* The same from an open descriptor (not closed); PATH names it in messages. */
+int mainconf_load_fd(int fd, const char *path, struct bk_mainconf *c, char *err, size_t errlen);
 /* Same from a buffer (name used in messages). */
 int mainconf_parse(const char *buf, size_t len, const char *name, struct bk_mainconf *c,
                    char *err, size_t errlen);

@@ -92,6 +92,7 @@ enum sb_fs_access {
     SB_FS_OPTIONAL = 1u << 7,  /* a missing (or unreachable) path skips the rule
                                   instead of failing */
     SB_FS_REMOVE   = 1u << 8,  /* remove files (in a directory; nothing else) */
+    SB_FS_MAKE_SOCK= 1u << 9,  /* create Unix sockets (bind to a path below) */
 };
 #define SB_FS_RW (SB_FS_READ | SB_FS_WRITE | SB_FS_CREATE)
 

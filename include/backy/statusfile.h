@@ -15,7 +15,9 @@
  *                 "dir_missing", "incomplete", "quarantined", "future",
  *                 "future_time", "future_backup", "failures", "failed_time",
  *                 "last_error", "retry_time", "retry_backup",
- *                 "revisions", "last_bytes" }, ... ] }
+ *                 "revisions", "last_bytes", "push_targets", "last_push_time",
+ *                 "last_push", "push_failures", "push_error",
+ *                 "last_verify_time" }, ... ] }
  *
  * Times are seconds since the epoch (numbers; null when unknown) and the
  * same as text "YYYY-MM-DD HH:MM:SS UTC". Jobs are sorted by name.
@@ -55,6 +57,11 @@ struct bk_status_job {
     double retry_time;      /* next retry, < 0: none */
     long revisions;         /* revisions in the job directory (any state) */
     int64_t last_bytes;     /* bytes written by the newest good revision */
+    long push_targets;      /* push targets of the job */
+    double last_push_time;  /* every target had a successful push by then, < 0: not yet */
+    long push_failures;     /* consecutive failed pushes, summed over the targets */
+    char *push_error;       /* the last failed push's message, "" none */
+    double last_verify_time;/* newest verify record of the job (its last scrub), < 0: none */
 };
 
 struct bk_status {

@@ -135,6 +135,46 @@ int main(void)
         free(longdir);
     }
 
+    /* push requests */
+    tap_ok(lm_make_push(&r, 3, BASE "/vm01", "backup2.example.com:/srv/backy/vm01") == 0 &&
+               parse(&r) == 0 && out.op == LM_PUSH &&
+               !strcmp(out.target, "backup2.example.com:/srv/backy/vm01"),
+           "push to HOST:/DIR");
+    tap_ok(lm_make_push(&r, 3, BASE "/vm01", "/mnt/copy/vm01") == 0 && parse(&r) == 0,
+           "push to a local directory");
+    tap_ok(lm_make_push(&r, 3, BASE "/vm01", "backy@10.0.0.2:/b/vm") == 0 && parse(&r) == 0,
+           "push to USER@HOST:/DIR");
+    tap_ok(lm_make_push(&r, 3, "/etc", "/mnt/copy") == 0 && parse(&r) < 0 &&
+               strstr(err, "job directory"),
+           "push of a directory outside base-dir refused");
+    tap_ok(lm_make_push(&r, 3, BASE "/vm01", "-oProxyCommand=x:/a") == 0 && parse(&r) < 0 &&
+               strstr(err, "push target"),
+           "a target that reads as an option refused");
+    tap_ok(!lm_valid_target("") && !lm_valid_target("relative/dir") &&
+               !lm_valid_target("host:relative") && !lm_valid_target("/a\nb") &&
+               !lm_valid_target("/a\033b") && !lm_valid_target("@host:/a") &&
+               !lm_valid_target("user@-host:/a") && !lm_valid_target("ho st:/a") &&
+               !lm_valid_target("a;b:/c") && !lm_valid_target(":/a"),
+           "empty, relative, control characters, odd user or host refused");
+    {
+        char *longt = malloc(LM_TARGET_MAX + 1);
+        memset(longt, 'a', LM_TARGET_MAX);
+        longt[0] = '/';
+        longt[LM_TARGET_MAX] = '\0';
+        tap_ok(!lm_valid_target(longt) && lm_make_push(&r, 3, BASE "/vm01", longt) < 0,
+               "a target too long refused");
+        longt[LM_TARGET_MAX - 1] = '\0';
+        tap_ok(lm_valid_target(longt) && lm_make_push(&r, 3, BASE "/vm01", longt) == 0 &&
+                   parse(&r) == 0,
+               "a target of LM_TARGET_MAX - 1 bytes is fine");
+        free(longt);
+    }
+    memset(&r, 0, sizeof r);
+    r.op = LM_PUSH;
+    strcpy(r.dir, BASE "/vm01");
+    memset(r.target, 'a', sizeof r.target);
+    tap_ok(parse(&r) < 0 && strstr(err, "unterminated"), "unterminated target refused");
+
     /* replies */
     struct lm_reply rep = { .kind = LM_EXITED, .pid = 42, .status = 0 }, got;
     tap_ok(lm_parse_reply(&rep, sizeof rep, &got) == 0 && got.pid == 42, "exit report");

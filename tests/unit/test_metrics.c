@@ -22,6 +22,11 @@ int main(void)
     j[0].quarantined = 2;
     j[0].failed_time = -1;
     j[0].retry_time = -1;
+    j[0].push_targets = 2;
+    j[0].last_push_time = 1446667800;
+    j[1].last_push_time = -1;
+    j[0].last_verify_time = 1446667900;
+    j[1].last_verify_time = -1;
     j[1].name = "odd\"name\\x";
     j[1].status = "failed";
     j[1].last_time = -1;
@@ -53,6 +58,14 @@ int main(void)
                strstr(m, "backy_job_retry_time_seconds{job=\"odd\\\"name\\\\x\"} 1446667240\n") &&
                !strstr(m, "backy_job_retry_time_seconds{job=\"vm1\"}"),
            "failures and the retry time; no retry sample without one");
+    tap_ok(strstr(m, "backy_job_last_push_time_seconds{job=\"vm1\"} 1446667800\n") &&
+               strstr(m, "backy_job_push_failures{job=\"vm1\"} 0\n") &&
+               !strstr(m, "backy_job_push_failures{job=\"odd") &&
+               !strstr(m, "backy_job_last_push_time_seconds{job=\"odd"),
+           "push time and failures only for jobs with push targets");
+    tap_ok(strstr(m, "backy_job_last_verify_time_seconds{job=\"vm1\"} 1446667900\n") &&
+               !strstr(m, "backy_job_last_verify_time_seconds{job=\"odd"),
+           "the last scrub (newest verify record) per job");
     tap_ok(m[strlen(m) - 1] == '\n', "the text ends with a newline");
     free(m);
     return tap_done();

@@ -14,9 +14,9 @@ int main(void)
     char err[256];
     struct bk_status_job jobs[2] = {
         { "test01", "default", 1, "waiting", 0, 1446724570.25, "daily", 50.7,
-          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1, 3, 1048576 },
+          1446810970, "daily,weekly", 86400, 0, 0, 0, 0, 0, -1, 0, -1, "", -1, 3, 1048576, 0, -1, 0, "", 1446724000 },
         { "te\"st02", "frequent", 0, "running", 4242, -1, "", 0, -1, "hourly", 3600, -1,
-          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060, 0, 0 },
+          1, 2, 3, 1, 1924992000, 4, 1446724000, "source: gone", 1446724060, 0, 0, 2, 1446724500, 3, "push: gone", -1 },
     };
     struct bk_status st = { 1234, 1446700000, 1446724600, 3, 1, 30, "/etc/backy.conf", jobs, 2 };
     struct bk_status rd;
@@ -48,7 +48,10 @@ int main(void)
     tap_ok(txt && strstr(txt, "\"retry_backup\": \"2015-11-05 11:47:40 UTC\"") &&
        strstr(txt, "\"future_backup\": \"2031-01-01 00:00:00 UTC\""), "retry and future as text");
     tap_ok(rd.jobs[0].revisions == 3 && rd.jobs[0].last_bytes == 1048576 &&
-       rd.jobs[1].revisions == 0, "revision count and bytes written read back");
+       rd.jobs[1].revisions == 0 && rd.jobs[0].last_verify_time == 1446724000 &&
+       rd.jobs[1].last_verify_time < 0 && rd.jobs[1].push_failures == 3 &&
+       !strcmp(rd.jobs[1].push_error, "push: gone") && rd.jobs[1].last_push_time == 1446724500,
+       "revision count, bytes written, last verify and pushes read back");
     status_free(&rd);
     free(txt);
 
