@@ -278,6 +278,17 @@ load lib/replication
     run backy -b "$T/nothing" revisions --json
     assert_success
     assert_equal "$(jq -r '.exists' <<<"$output")" false
+    # an empty directory (made ahead) holds nothing; a non-empty one that
+    # is not a job directory is an error
+    mkdir "$T/empty"
+    run backy -b "$T/empty" revisions --json
+    assert_success
+    assert_equal "$(jq -r '.exists' <<<"$output")" true
+    assert_equal "$(jq -r '.revisions | length' <<<"$output")" 0
+    touch "$T/empty/stray"
+    run backy -b "$T/empty" revisions --json
+    assert_failure
+    assert_output_contains "not a job directory: $T/empty"
 }
 
 @test "a quarantined revision is not sent: send refuses it by name, push skips it with a warning" {
