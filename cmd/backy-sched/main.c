@@ -47,6 +47,7 @@
 #include "backy/statusfile.h"
 #include "backy/metrics.h"
 #include "backy/util.h"
+#include "heap.h"
 #include "launcher.h"
 #include "scrub.h"
 
@@ -109,7 +110,7 @@ struct job {
     enum jstate state;
     int last_exit;
     pid_t pid;
-    size_t heap_idx;                  /* SIZE_MAX: not in the heap */
+    size_t heap_idx;                  /* HEAP_NONE: not in the heap */
     int removed;                      /* dropped from the config while running */
     /* what the disk showed at the last scan (monitoring) */
     char last_id[BK_ID_MAX];          /* store_last(): the newest non-future revision */
@@ -137,8 +138,6 @@ static char exe_dir[PATH_MAX];
 
 static struct job **jobs;             /* sorted by name */
 static size_t njobs;
-static struct job **heap;
-static size_t nheap;
 static struct job **running;
 static size_t nrunning;
 
@@ -164,70 +163,20 @@ static double now_real(void) { return bk_now(); }
 
 /* ---- heap of waiting jobs by due time ------------------------------ */
 
-static int heap_less(const struct job *a, const struct job *b)
+static int job_due_less(const void *a, const void *b)
 {
-    if (a->due != b->due)
-        return a->due < b->due;
-    return strcmp(a->name, b->name) < 0;
+    const struct job *x = a, *y = b;
+    if (x->due != y->due)
+        return x->due < y->due;
+    return strcmp(x->name, y->name) < 0;
 }
 
-static void heap_set(size_t i, struct job *j)
+static size_t *job_heap_pos(void *j)
 {
-    heap[i] = j;
-    j->heap_idx = i;
+    return &((struct job *)j)->heap_idx;
 }
 
-static void heap_up(size_t i)
-{
-    struct job *j = heap[i];
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!heap_less(j, heap[p]))
-            break;
-        heap_set(i, heap[p]);
-        i = p;
-    }
-    heap_set(i, j);
-}
-
-static void heap_down(size_t i)
-{
-    struct job *j = heap[i];
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const struct job *best = j;
-        if (l < nheap && heap_less(heap[l], best))
-            m = l, best = heap[l];
-        if (r < nheap && heap_less(heap[r], best))
-            m = r;
-        if (m == i)
-            break;
-        heap_set(i, heap[m]);
-        i = m;
-    }
-    heap_set(i, j);
-}
-
-static void heap_push(struct job *j)
-{
-    heap = bk_realloc(heap, (nheap + 1) * sizeof *heap);
-    heap[nheap++] = j;
-    heap_up(nheap - 1);
-}
-
-static void heap_remove(struct job *j)
-{
-    size_t i = j->heap_idx;
-    if (i == SIZE_MAX)
-        return;
-    j->heap_idx = SIZE_MAX;
-    struct job *last = heap[--nheap];
-    if (i == nheap)
-        return;
-    heap_set(i, last);
-    heap_up(i);
-    heap_down(last->heap_idx);
-}
+static struct heap waiting = HEAP_INIT(job_due_less, job_heap_pos);
 
 /* ---- jobs ---------------------------------------------------------- */
 
@@ -547,7 +496,7 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
     j->catchup = 1;
     j->last_exit = -1;
     j->failed_at = -1;
-    j->heap_idx = SIZE_MAX;
+    j->heap_idx = HEAP_NONE;
     job_set_push(j, jc);
     job_write_config(j);
     struct job was = { .newest = -1 };
@@ -610,7 +559,7 @@ static void start_job(struct job *j, double now)
     char tags[1024];
     job_plan(j, now);
     if (j->mask == 0 || j->due > (int64_t)now) { /* nothing due after all */
-        heap_push(j);
+        heap_push(&waiting, j);
         return;
     }
     sched_mask_tags(&j->sched, j->mask, tags, sizeof tags);
@@ -626,7 +575,7 @@ static void start_job(struct job *j, double now)
         j->last_exit = -1;
         job_failed(j, now, "cannot start backup", msg);
         job_plan(j, now);
-        heap_push(j);
+        heap_push(&waiting, j);
     } else {
         log_info("%s: backup started (pid %ld, tags %s, %.0f s after due)", j->name,
                  (long)j->pid, tags, now - (double)j->due);
@@ -687,7 +636,7 @@ static void job_done(struct job *j, int wstatus, double now)
         job_scan(j, 0, now);
     }
     job_plan(j, now);
-    heap_push(j);
+    heap_push(&waiting, j);
 }
 
 static void start_telnet(double now)
@@ -784,7 +733,7 @@ static void job_rescan(struct job *j, double now, int force)
     struct job was = *j;
     job_scan(j, 0, now);
     job_report(j, &was);
-    if (j->heap_idx != SIZE_MAX) {
+    if (j->heap_idx != HEAP_NONE) {
         int64_t due = j->due;
         uint64_t mask = j->mask;
         job_plan(j, now);
@@ -793,8 +742,8 @@ static void job_rescan(struct job *j, double now, int force)
             j->mask = mask;
         }
         if (j->due != due) {
-            heap_remove(j);
-            heap_push(j);
+            heap_remove(&waiting, j);
+            heap_push(&waiting, j);
         }
     }
     status_dirty = 1;
@@ -899,7 +848,7 @@ static void apply_config(double now)
         struct job *j = find_job(jobs, njobs, jc->name);
         if (!j) {
             j = job_new(jc, now);
-            heap_push(j);
+            heap_push(&waiting, j);
             added++;
         } else {
             const struct bk_schedule *sc = &conf.scheds[jc->sched];
@@ -915,12 +864,12 @@ static void apply_config(double now)
                 schedule_free(&j->sched);
                 schedule_copy(&j->sched, sc);
                 if (j->state != J_RUNNING) {
-                    heap_remove(j);
+                    heap_remove(&waiting, j);
                     j->catchup = 1;
                     j->not_before = 0;
                     job_scan(j, 0, now);
                     job_plan(j, now);
-                    heap_push(j);
+                    heap_push(&waiting, j);
                 }
             }
             if (!sched_same || !src_same)
@@ -938,7 +887,7 @@ static void apply_config(double now)
             j->removed = 1;  /* freed when its backup ends */
             log_info("%s: removed from the config; its running backup continues", j->name);
         } else {
-            heap_remove(j);
+            heap_remove(&waiting, j);
             job_free(j);
         }
     }
@@ -1200,9 +1149,10 @@ int main(int argc, char **argv)
         now = now_real();
         reap(now);
         if (!stopping) {
-            while (nheap && (long)nrunning < conf.worker_limit && heap[0]->due <= (int64_t)now) {
-                struct job *j = heap[0];
-                heap_remove(j);
+            struct job *j;
+            while ((long)nrunning < conf.worker_limit && (j = heap_top(&waiting)) &&
+                   j->due <= (int64_t)now) {
+                heap_remove(&waiting, j);
                 start_job(j, now);
             }
             if (telnet_restart_at > 0 && now >= telnet_restart_at)
@@ -1236,9 +1186,10 @@ int main(int argc, char **argv)
         double wake = next_status_write;
         if (!stopping && scrub_wake < wake)
             wake = scrub_wake;
-        if (!stopping && nheap && (long)nrunning < conf.worker_limit &&
-            (double)heap[0]->due < wake)
-            wake = (double)heap[0]->due;
+        const struct job *first = heap_top(&waiting);
+        if (!stopping && first && (long)nrunning < conf.worker_limit &&
+            (double)first->due < wake)
+            wake = (double)first->due;
         if (!stopping && telnet_restart_at > 0 && telnet_restart_at < wake)
             wake = telnet_restart_at;
         if (stopping && stop_deadline < wake)
