@@ -131,32 +131,43 @@ struct job {
     char *push_error;                 /* the last failed push's message, NULL none */
 };
 
-static struct bk_mainconf conf;
-static const char *config_path = BK_DEFAULT_CONFIG;
+/* What more than one part of the scheduler reads or changes. */
+struct sched {
+    struct bk_mainconf conf;          /* the configuration in force */
+    const char *config_path;
+    struct job **jobs;                /* sorted by name */
+    size_t njobs;
+    struct heap waiting;              /* jobs not running, by due time */
+    struct job **running;             /* jobs whose backup runs */
+    size_t nrunning;
+    size_t npushing;                  /* pushes running */
+    int stopping;                     /* SIGTERM or SIGINT came: ending the children */
+    int status_dirty;                 /* something changed: write the status file */
+    double next_status_write;
+    double started_at;
+};
+
+static int job_due_less(const void *a, const void *b);
+static size_t *job_heap_pos(void *j);
+
+static struct sched sched = {
+    .config_path = BK_DEFAULT_CONFIG,
+    .waiting = HEAP_INIT(job_due_less, job_heap_pos),
+    .status_dirty = 1,
+};
 static struct bk_cli cli;
 static char exe_dir[PATH_MAX];
-
-static struct job **jobs;             /* sorted by name */
-static size_t njobs;
-static struct job **running;
-static size_t nrunning;
 
 static int status_dirfd = -1;
 static char *status_base;
 static int metrics_dirfd = -1;        /* metrics-file's directory, -1 none */
 static char *metrics_base;
-static int status_dirty = 1;
-static double next_status_write;
-static double started_at;
 
 static pid_t telnet_pid;
 static double telnet_restart_at;      /* 0: not scheduled */
 static double telnet_started;
 static int telnet_backoff = 1;
 
-static size_t npushing;              /* pushes running */
-
-static int stopping;
 static double stop_deadline;
 
 static double now_real(void) { return bk_now(); }
@@ -176,8 +187,6 @@ static size_t *job_heap_pos(void *j)
     return &((struct job *)j)->heap_idx;
 }
 
-static struct heap waiting = HEAP_INIT(job_due_less, job_heap_pos);
-
 /* ---- jobs ---------------------------------------------------------- */
 
 static void job_plan(struct job *j, double now)
@@ -190,7 +199,7 @@ static void job_free(struct job *j)
 {
     for (size_t i = 0; i < j->npush; i++) {
         if (j->push[i].pid > 0)
-            npushing--;     /* its end is not waited for */
+            sched.npushing--;     /* its end is not waited for */
         free(j->push[i].target);
     }
     free(j->push);
@@ -318,7 +327,7 @@ static void job_scan(struct job *j, int expire, double now)
         log_warn("%s: %s", j->name, err);
     if (lockfd >= 0)
         close(lockfd);
-    scrub_note(&conf, j->name, j->dir, &st, now);
+    scrub_note(&sched.conf, j->name, j->dir, &st, now);
     sched_last_by_tag(&j->sched, st.revs, st.n, (int64_t)st.now, j->last);
     const struct bk_rev *last = store_last(&st);
     if (last)
@@ -400,7 +409,7 @@ static void job_set_push(struct job *j, const struct bk_jobcfg *jc)
     }
     for (size_t k = 0; k < j->npush; k++) {
         if (j->push[k].pid > 0) {
-            npushing--;     /* a dropped target: its end is not waited for */
+            sched.npushing--;     /* a dropped target: its end is not waited for */
             log_info("%s: push to %s continues though the target was removed from the config",
                      j->name, j->push[k].target);
         }
@@ -434,7 +443,7 @@ static void start_push(struct job *j, struct push_tgt *t)
         return;
     }
     t->pid = pid;
-    npushing++;
+    sched.npushing++;
     log_info("%s: push to %s started (pid %ld)", j->name, t->target, (long)pid);
 }
 
@@ -453,20 +462,20 @@ static void start_pushes(struct job *j)
 /* A child that was a push: 1 (handled), 0 not a push. */
 static int push_done(pid_t pid, int wstatus, double now)
 {
-    for (size_t i = 0; i < njobs; i++) {
-        struct job *j = jobs[i];
+    for (size_t i = 0; i < sched.njobs; i++) {
+        struct job *j = sched.jobs[i];
         for (size_t k = 0; k < j->npush; k++) {
             struct push_tgt *t = &j->push[k];
             if (t->pid != pid)
                 continue;
             t->pid = 0;
-            npushing--;
-            status_dirty = 1;
+            sched.npushing--;
+            sched.status_dirty = 1;
             if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
                 t->last_ok = now;
                 t->failures = 0;
                 log_info("%s: push to %s finished", j->name, t->target);
-            } else if (stopping) {
+            } else if (sched.stopping) {
                 log_info("%s: push to %s stopped", j->name, t->target);
             } else {
                 char msg[512];
@@ -477,7 +486,7 @@ static int push_done(pid_t pid, int wstatus, double now)
                 log_error("%s: push to %s failed (%ld in a row); see %s/backy.log: %s", j->name,
                           t->target, t->failures, j->dir, msg);
             }
-            if (t->again && !stopping)
+            if (t->again && !sched.stopping)
                 start_push(j, t);
             return 1;
         }
@@ -489,8 +498,8 @@ static struct job *job_new(const struct bk_jobcfg *jc, double now)
 {
     struct job *j = bk_calloc(1, sizeof *j);
     j->name = bk_strdup(jc->name);
-    j->dir = bk_asprintf("%s/%s", conf.base_dir, jc->name);
-    schedule_copy(&j->sched, &conf.scheds[jc->sched]);
+    j->dir = bk_asprintf("%s/%s", sched.conf.base_dir, jc->name);
+    schedule_copy(&j->sched, &sched.conf.scheds[jc->sched]);
     for (size_t i = 0; i < jc->src.n; i++)
         srccfg_set(&j->src, jc->src.kv[i].key, jc->src.kv[i].value);
     j->catchup = 1;
@@ -532,7 +541,7 @@ static void job_failed(struct job *j, double now, const char *what, const char *
     j->last_error = bk_strdup(line);
     j->failures++;
     j->failed_at = now;
-    int64_t delay = sched_retry_delay(conf.retry_delay, j->failures, iv);
+    int64_t delay = sched_retry_delay(sched.conf.retry_delay, j->failures, iv);
     j->not_before = (int64_t)now + delay;
     j->state = J_FAILED;
     j->catchup = 0;
@@ -559,7 +568,7 @@ static void start_job(struct job *j, double now)
     char tags[1024];
     job_plan(j, now);
     if (j->mask == 0 || j->due > (int64_t)now) { /* nothing due after all */
-        heap_push(&waiting, j);
+        heap_push(&sched.waiting, j);
         return;
     }
     sched_mask_tags(&j->sched, j->mask, tags, sizeof tags);
@@ -575,15 +584,15 @@ static void start_job(struct job *j, double now)
         j->last_exit = -1;
         job_failed(j, now, "cannot start backup", msg);
         job_plan(j, now);
-        heap_push(&waiting, j);
+        heap_push(&sched.waiting, j);
     } else {
         log_info("%s: backup started (pid %ld, tags %s, %.0f s after due)", j->name,
                  (long)j->pid, tags, now - (double)j->due);
         j->state = J_RUNNING;
-        running = bk_realloc(running, (nrunning + 1) * sizeof *running);
-        running[nrunning++] = j;
+        sched.running = bk_realloc(sched.running, (sched.nrunning + 1) * sizeof *sched.running);
+        sched.running[sched.nrunning++] = j;
     }
-    status_dirty = 1;
+    sched.status_dirty = 1;
 }
 
 static void job_done(struct job *j, int wstatus, double now)
@@ -592,7 +601,7 @@ static void job_done(struct job *j, int wstatus, double now)
     pid_t pid = j->pid;
     j->pid = 0;
     j->last_exit = code;
-    status_dirty = 1;
+    sched.status_dirty = 1;
     if (j->removed) {
         log_info("%s: backup ended (exit status %d); job was removed from the config", j->name,
                  code);
@@ -607,7 +616,8 @@ static void job_done(struct job *j, int wstatus, double now)
             /* exit 0 without a new revision: another backup of the job
              * (one started by hand) held its lock. Not a failure; try
              * again shortly, without a loop. */
-            int64_t delay = sched_retry_delay(conf.retry_delay, 1, sched_min_interval(&j->sched));
+            int64_t delay = sched_retry_delay(sched.conf.retry_delay, 1,
+                                              sched_min_interval(&j->sched));
             j->not_before = (int64_t)now + delay;
             j->state = j->failures ? J_FAILED : J_WAITING;
             log_info("%s: backup skipped: another backup of the job is in progress; trying "
@@ -623,7 +633,7 @@ static void job_done(struct job *j, int wstatus, double now)
             free(j->last_error);
             j->last_error = NULL;
         }
-    } else if (stopping) {
+    } else if (sched.stopping) {
         /* terminated by us: not a failure; the next start catches up */
         log_info("%s: backup stopped (exit status %d)", j->name, code);
         j->state = J_WAITING;
@@ -636,15 +646,16 @@ static void job_done(struct job *j, int wstatus, double now)
         job_scan(j, 0, now);
     }
     job_plan(j, now);
-    heap_push(&waiting, j);
+    heap_push(&sched.waiting, j);
 }
 
 static void start_telnet(double now)
 {
     telnet_restart_at = 0;
-    if (conf.telnet_port == 0 || stopping)
+    if (sched.conf.telnet_port == 0 || sched.stopping)
         return;
-    telnet_pid = launch_telnet(conf.telnet_port, conf.telnet_addrs, conf.telnet_user);
+    telnet_pid = launch_telnet(sched.conf.telnet_port, sched.conf.telnet_addrs,
+                               sched.conf.telnet_user);
     if (telnet_pid < 0) {
         log_error("cannot start backy-telnetd: %s", strerror(errno));
         telnet_pid = 0;
@@ -658,7 +669,7 @@ static void start_telnet(double now)
 static void telnet_done(int wstatus, double now)
 {
     telnet_pid = 0;
-    if (stopping)
+    if (sched.stopping)
         return;
     if (now - telnet_started > TELNET_BACKOFF_MAX)
         telnet_backoff = 1;
@@ -680,15 +691,15 @@ static void reap(double now)
             telnet_done(ws, now);
             continue;
         }
-        if (scrub_done(&conf, pid, ws, now, stopping))
+        if (scrub_done(&sched.conf, pid, ws, now, sched.stopping))
             continue;
         if (push_done(pid, ws, now))
             continue;
-        for (size_t i = 0; i < nrunning; i++) {
-            if (running[i]->pid != pid)
+        for (size_t i = 0; i < sched.nrunning; i++) {
+            if (sched.running[i]->pid != pid)
                 continue;
-            struct job *j = running[i];
-            running[i] = running[--nrunning];
+            struct job *j = sched.running[i];
+            sched.running[i] = sched.running[--sched.nrunning];
             job_done(j, ws, now);
             break;
         }
@@ -742,17 +753,17 @@ static void job_rescan(struct job *j, double now, int force)
             j->mask = mask;
         }
         if (j->due != due) {
-            heap_remove(&waiting, j);
-            heap_push(&waiting, j);
+            heap_remove(&sched.waiting, j);
+            heap_push(&sched.waiting, j);
         }
     }
-    status_dirty = 1;
+    sched.status_dirty = 1;
 }
 
 static void rescan_all(double now, int force)
 {
-    for (size_t i = 0; i < njobs; i++)
-        job_rescan(jobs[i], now, force);
+    for (size_t i = 0; i < sched.njobs; i++)
+        job_rescan(sched.jobs[i], now, force);
 }
 
 /* ---- status file --------------------------------------------------- */
@@ -761,17 +772,17 @@ static void write_status(double now)
 {
     struct bk_status st = { 0 };
     st.pid = getpid();
-    st.started = started_at;
+    st.started = sched.started_at;
     st.written = now;
-    st.worker_limit = conf.worker_limit;
-    st.workers_busy = (long)nrunning;
-    st.status_interval = conf.status_interval;
-    st.config = (char *)config_path;
-    st.jobs = bk_calloc(njobs ? njobs : 1, sizeof *st.jobs);
-    st.njobs = njobs;
-    char (*next)[1024] = bk_calloc(njobs ? njobs : 1, sizeof *next);
-    for (size_t i = 0; i < njobs; i++) {
-        const struct job *j = jobs[i];
+    st.worker_limit = sched.conf.worker_limit;
+    st.workers_busy = (long)sched.nrunning;
+    st.status_interval = sched.conf.status_interval;
+    st.config = (char *)sched.config_path;
+    st.jobs = bk_calloc(sched.njobs ? sched.njobs : 1, sizeof *st.jobs);
+    st.njobs = sched.njobs;
+    char (*next)[1024] = bk_calloc(sched.njobs ? sched.njobs : 1, sizeof *next);
+    for (size_t i = 0; i < sched.njobs; i++) {
+        const struct job *j = sched.jobs[i];
         struct bk_status_job *s = &st.jobs[i];
         int64_t iv = sched_min_interval(&j->sched);
         s->name = j->name;
@@ -821,18 +832,19 @@ static void write_status(double now)
     }
     char *txt = status_format(&st);
     if (!txt || bk_atomic_write(status_dirfd, status_base, txt, strlen(txt), 0644) < 0)
-        log_error("cannot write status file: %s: %s", conf.status_file, strerror(errno));
+        log_error("cannot write status file: %s: %s", sched.conf.status_file, strerror(errno));
     free(txt);
     if (metrics_dirfd >= 0) {
         txt = metrics_format(&st);
         if (!txt || bk_atomic_write(metrics_dirfd, metrics_base, txt, strlen(txt), 0644) < 0)
-            log_error("cannot write metrics file: %s: %s", conf.metrics_file, strerror(errno));
+            log_error("cannot write metrics file: %s: %s", sched.conf.metrics_file,
+                      strerror(errno));
         free(txt);
     }
     free(next);
     free(st.jobs);
-    status_dirty = 0;
-    next_status_write = now + (double)conf.status_interval;
+    sched.status_dirty = 0;
+    sched.next_status_write = now + (double)sched.conf.status_interval;
 }
 
 /* ---- configuration ------------------------------------------------- */
@@ -841,17 +853,17 @@ static void signal_child(pid_t pid, int sig);
 
 static void apply_config(double now)
 {
-    struct job **nj = bk_calloc(conf.njobs ? conf.njobs : 1, sizeof *nj);
+    struct job **nj = bk_calloc(sched.conf.njobs ? sched.conf.njobs : 1, sizeof *nj);
     size_t added = 0, changed = 0, removed = 0;
-    for (size_t i = 0; i < conf.njobs; i++) {
-        const struct bk_jobcfg *jc = &conf.jobs[i];
-        struct job *j = find_job(jobs, njobs, jc->name);
+    for (size_t i = 0; i < sched.conf.njobs; i++) {
+        const struct bk_jobcfg *jc = &sched.conf.jobs[i];
+        struct job *j = find_job(sched.jobs, sched.njobs, jc->name);
         if (!j) {
             j = job_new(jc, now);
-            heap_push(&waiting, j);
+            heap_push(&sched.waiting, j);
             added++;
         } else {
-            const struct bk_schedule *sc = &conf.scheds[jc->sched];
+            const struct bk_schedule *sc = &sched.conf.scheds[jc->sched];
             int sched_same = schedule_equal(&j->sched, sc);
             int src_same = srccfg_equal(&j->src, &jc->src);
             if (!src_same) {
@@ -864,12 +876,12 @@ static void apply_config(double now)
                 schedule_free(&j->sched);
                 schedule_copy(&j->sched, sc);
                 if (j->state != J_RUNNING) {
-                    heap_remove(&waiting, j);
+                    heap_remove(&sched.waiting, j);
                     j->catchup = 1;
                     j->not_before = 0;
                     job_scan(j, 0, now);
                     job_plan(j, now);
-                    heap_push(&waiting, j);
+                    heap_push(&sched.waiting, j);
                 }
             }
             if (!sched_same || !src_same)
@@ -878,26 +890,26 @@ static void apply_config(double now)
         }
         nj[i] = j;
     }
-    for (size_t i = 0; i < njobs; i++) {
-        struct job *j = jobs[i];
-        if (mainconf_job(&conf, j->name))
+    for (size_t i = 0; i < sched.njobs; i++) {
+        struct job *j = sched.jobs[i];
+        if (mainconf_job(&sched.conf, j->name))
             continue;
         removed++;
         if (j->state == J_RUNNING) {
             j->removed = 1;  /* freed when its backup ends */
             log_info("%s: removed from the config; its running backup continues", j->name);
         } else {
-            heap_remove(&waiting, j);
+            heap_remove(&sched.waiting, j);
             job_free(j);
         }
     }
-    free(jobs);
-    jobs = nj;
-    njobs = conf.njobs;
-    scrub_config(&conf, now);
-    log_info("configuration %s: %zu %s (%zu added, %zu changed, %zu removed)", config_path,
-             njobs, bk_plural(njobs, "job", "jobs"), added, changed, removed);
-    status_dirty = 1;
+    free(sched.jobs);
+    sched.jobs = nj;
+    sched.njobs = sched.conf.njobs;
+    scrub_config(&sched.conf, now);
+    log_info("configuration %s: %zu %s (%zu added, %zu changed, %zu removed)", sched.config_path,
+             sched.njobs, bk_plural(sched.njobs, "job", "jobs"), added, changed, removed);
+    sched.status_dirty = 1;
 }
 
 /* Job directories are named to the launcher by absolute path. */
@@ -914,16 +926,17 @@ static void reload(double now)
 {
     struct bk_mainconf nc;
     char err[1024];
-    log_info("SIGHUP: re-reading %s", config_path);
+    log_info("SIGHUP: re-reading %s", sched.config_path);
     /* opened by the launcher: the scheduler's own file-system rules do not
      * name the file (an editor may have replaced it with a new one) */
     int cfd = launch_open_config();
     if (cfd < 0) {
-        log_error("invalid configuration, keeping the old one: %s: cannot open: %s", config_path,
+        log_error("invalid configuration, keeping the old one: %s: cannot open: %s",
+                  sched.config_path,
                   strerror(errno));
         return;
     }
-    int rc = mainconf_load_fd(cfd, config_path, &nc, err, sizeof err);
+    int rc = mainconf_load_fd(cfd, sched.config_path, &nc, err, sizeof err);
     close(cfd);
     if (rc < 0) {
         log_error("invalid configuration, keeping the old one: %s", err);
@@ -931,19 +944,21 @@ static void reload(double now)
     }
     absolute_base_dir(&nc);
     /* the lock and the job directories belong to the running instance */
-    if (strcmp(nc.base_dir, conf.base_dir) || strcmp(nc.status_file, conf.status_file)) {
+    if (strcmp(nc.base_dir, sched.conf.base_dir) ||
+        strcmp(nc.status_file, sched.conf.status_file)) {
         log_warn("base-dir and status-file changes take effect at the next start; keeping "
-                 "%s and %s", conf.base_dir, conf.status_file);
+                 "%s and %s", sched.conf.base_dir, sched.conf.status_file);
         free(nc.base_dir);
         free(nc.status_file);
-        nc.base_dir = bk_strdup(conf.base_dir);
-        nc.status_file = bk_strdup(conf.status_file);
+        nc.base_dir = bk_strdup(sched.conf.base_dir);
+        nc.status_file = bk_strdup(sched.conf.status_file);
     }
-    if (strcmp(nc.metrics_file ? nc.metrics_file : "", conf.metrics_file ? conf.metrics_file : "")) {
+    if (strcmp(nc.metrics_file ? nc.metrics_file : "",
+               sched.conf.metrics_file ? sched.conf.metrics_file : "")) {
         log_warn("metrics-file changes take effect at the next start; keeping %s",
-                 conf.metrics_file ? conf.metrics_file : "none");
+                 sched.conf.metrics_file ? sched.conf.metrics_file : "none");
         free(nc.metrics_file);
-        nc.metrics_file = conf.metrics_file ? bk_strdup(conf.metrics_file) : NULL;
+        nc.metrics_file = sched.conf.metrics_file ? bk_strdup(sched.conf.metrics_file) : NULL;
     }
     for (size_t i = 0; i < nc.njobs; i++)
         for (size_t k = 0; k < nc.jobs[i].npush; k++)
@@ -951,21 +966,21 @@ static void reload(double now)
                 log_warn("%s: new push target %s takes effect at the next start (the "
                          "launcher's file-system rules are made at start)",
                          nc.jobs[i].name, nc.jobs[i].push[k]);
-    int telnet_changed = nc.telnet_port != conf.telnet_port ||
-                         strcmp(nc.telnet_addrs, conf.telnet_addrs) ||
-                         strcmp(nc.telnet_user, conf.telnet_user);
-    struct bk_mainconf old = conf;
-    conf = nc;
+    int telnet_changed = nc.telnet_port != sched.conf.telnet_port ||
+                         strcmp(nc.telnet_addrs, sched.conf.telnet_addrs) ||
+                         strcmp(nc.telnet_user, sched.conf.telnet_user);
+    struct bk_mainconf old = sched.conf;
+    sched.conf = nc;
     apply_config(now);
     mainconf_free(&old);
-    next_status_write = now; /* interval may have changed */
+    sched.next_status_write = now; /* interval may have changed */
     if (telnet_changed) {
         if (telnet_pid > 0) {
             signal_child(telnet_pid, SIGTERM);
             /* telnet_done() schedules the restart with the new settings */
             telnet_backoff = 1;
         } else {
-            telnet_restart_at = conf.telnet_port ? now : 0;
+            telnet_restart_at = sched.conf.telnet_port ? now : 0;
         }
     }
 }
@@ -981,26 +996,27 @@ static void signal_child(pid_t pid, int sig)
 
 static void begin_stop(double now)
 {
-    if (stopping)
+    if (sched.stopping)
         return;
-    stopping = 1;
+    sched.stopping = 1;
     stop_deadline = now + STOP_GRACE;
-    log_info("stopping: terminating %zu running %s", nrunning, bk_plural(nrunning, "backup", "backups"));
-    for (size_t i = 0; i < nrunning; i++)
-        signal_child(running[i]->pid, SIGTERM);
+    log_info("stopping: terminating %zu running %s", sched.nrunning,
+             bk_plural(sched.nrunning, "backup", "backups"));
+    for (size_t i = 0; i < sched.nrunning; i++)
+        signal_child(sched.running[i]->pid, SIGTERM);
     if (telnet_pid > 0)
         signal_child(telnet_pid, SIGTERM);
     if (scrub_pid() > 0)
         signal_child(scrub_pid(), SIGTERM);
-    for (size_t i = 0; i < njobs; i++)
-        for (size_t k = 0; k < jobs[i]->npush; k++)
-            if (jobs[i]->push[k].pid > 0)
-                signal_child(jobs[i]->push[k].pid, SIGTERM);
+    for (size_t i = 0; i < sched.njobs; i++)
+        for (size_t k = 0; k < sched.jobs[i]->npush; k++)
+            if (sched.jobs[i]->push[k].pid > 0)
+                signal_child(sched.jobs[i]->push[k].pid, SIGTERM);
 }
 
 static int open_lock(void)
 {
-    char *lp = bk_asprintf("%s.lock", conf.status_file);
+    char *lp = bk_asprintf("%s.lock", sched.conf.status_file);
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         bk_die_errno("cannot open lock file: %s", lp);
@@ -1031,22 +1047,23 @@ int main(int argc, char **argv)
         if (bk_cli_option(&cli, opt, optarg, usage))
             continue;
         if (opt == 'c')
-            config_path = optarg;
+            sched.config_path = optarg;
         else if (opt == 'C')
             check_only = 1;
     }
     if (optind < argc)
         bk_usage_error(usage, "unexpected argument: %s", argv[optind]);
 
-    if (mainconf_load(config_path, &conf, err, sizeof err) < 0)
+    if (mainconf_load(sched.config_path, &sched.conf, err, sizeof err) < 0)
         bk_die("invalid configuration: %s", err);
     if (check_only) {
-        printf("%s: configuration OK: %zu %s, %zu %s\n", config_path, conf.nscheds,
-               bk_plural(conf.nscheds, "schedule", "schedules"), conf.njobs, bk_plural(conf.njobs, "job", "jobs"));
+        printf("%s: configuration OK: %zu %s, %zu %s\n", sched.config_path, sched.conf.nscheds,
+               bk_plural(sched.conf.nscheds, "schedule", "schedules"), sched.conf.njobs,
+               bk_plural(sched.conf.njobs, "job", "jobs"));
         return 0;
     }
     bk_cli_log(&cli, 0);
-    absolute_base_dir(&conf);
+    absolute_base_dir(&sched.conf);
 
     ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
     if (n < 0)
@@ -1056,18 +1073,20 @@ int main(int argc, char **argv)
     if (slash)
         *slash = '\0';
 
-    if (mkdir(conf.base_dir, 0755) < 0 && errno != EEXIST)
-        bk_die_errno("cannot create base directory: %s", conf.base_dir);
-    char *sdir = bk_strdup(conf.status_file), *sbase = bk_strdup(conf.status_file);
+    if (mkdir(sched.conf.base_dir, 0755) < 0 && errno != EEXIST)
+        bk_die_errno("cannot create base directory: %s", sched.conf.base_dir);
+    char *sdir = bk_strdup(sched.conf.status_file);
+    char *sbase = bk_strdup(sched.conf.status_file);
     status_dirfd = open(dirname(sdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (status_dirfd < 0)
         bk_die_errno("cannot open the status file's directory: %s", sdir);
     status_base = bk_strdup(basename(sbase));
     free(sbase);
     free(sdir);
-    if (conf.metrics_file) {
+    if (sched.conf.metrics_file) {
         /* like the status file's: opened before the sandbox */
-        char *mdir = bk_strdup(conf.metrics_file), *mbase = bk_strdup(conf.metrics_file);
+        char *mdir = bk_strdup(sched.conf.metrics_file);
+        char *mbase = bk_strdup(sched.conf.metrics_file);
         metrics_dirfd = open(dirname(mdir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (metrics_dirfd < 0)
             bk_die_errno("cannot open the metrics file's directory: %s", mdir);
@@ -1090,22 +1109,22 @@ int main(int argc, char **argv)
      * backups of this one still run. */
     struct launcher_conf lc = {
         .exe_dir = exe_dir,
-        .base_dir = conf.base_dir,
-        .status_file = conf.status_file,
+        .base_dir = sched.conf.base_dir,
+        .status_file = sched.conf.status_file,
         .logfile = cli.logfile,
-        .config_path = bk_abspath(config_path),
+        .config_path = bk_abspath(sched.config_path),
         .verbose = cli.verbose,
         .keep_fd = lockfd,
     };
     /* every push target of the configuration: the launcher's rules */
     size_t ntg = 0;
-    for (size_t i = 0; i < conf.njobs; i++)
-        ntg += conf.jobs[i].npush;
+    for (size_t i = 0; i < sched.conf.njobs; i++)
+        ntg += sched.conf.jobs[i].npush;
     char **tgs = bk_calloc(ntg + 1, sizeof *tgs);
     ntg = 0;
-    for (size_t i = 0; i < conf.njobs; i++)
-        for (size_t k = 0; k < conf.jobs[i].npush; k++)
-            tgs[ntg++] = conf.jobs[i].push[k];
+    for (size_t i = 0; i < sched.conf.njobs; i++)
+        for (size_t k = 0; k < sched.conf.jobs[i].npush; k++)
+            tgs[ntg++] = sched.conf.jobs[i].push[k];
     lc.push_targets = tgs;
     lc.npush_targets = ntg;
     launcher_start(&lc);
@@ -1122,7 +1141,7 @@ int main(int argc, char **argv)
     if (ldir)
         *strrchr(ldir, '/') = '\0';
     const struct sb_fs_rule fs[] = {
-        { conf.base_dir, -1, SB_FS_RW },
+        { sched.conf.base_dir, -1, SB_FS_RW },
         { NULL, status_dirfd, SB_FS_RW },
         /* the metrics file's directory (without one: the status's again) */
         { NULL, metrics_dirfd >= 0 ? metrics_dirfd : status_dirfd, SB_FS_RW },
@@ -1133,10 +1152,10 @@ int main(int argc, char **argv)
     sandbox_enter(&policy);
 
     double now = now_real();
-    started_at = now;
-    log_info("scheduler starting: %s, %zu %s, worker limit %ld", config_path, conf.njobs,
-             bk_plural(conf.njobs, "job", "jobs"),
-             conf.worker_limit);
+    sched.started_at = now;
+    log_info("scheduler starting: %s, %zu %s, worker limit %ld", sched.config_path,
+             sched.conf.njobs, bk_plural(sched.conf.njobs, "job", "jobs"),
+             sched.conf.worker_limit);
     apply_config(now);
     log_info("scheduler started in %.2f s", now_real() - now);
     now = now_real();
@@ -1148,51 +1167,52 @@ int main(int argc, char **argv)
     for (;;) {
         now = now_real();
         reap(now);
-        if (!stopping) {
+        if (!sched.stopping) {
             struct job *j;
-            while ((long)nrunning < conf.worker_limit && (j = heap_top(&waiting)) &&
-                   j->due <= (int64_t)now) {
-                heap_remove(&waiting, j);
+            while ((long)sched.nrunning < sched.conf.worker_limit &&
+                   (j = heap_top(&sched.waiting)) && j->due <= (int64_t)now) {
+                heap_remove(&sched.waiting, j);
                 start_job(j, now);
             }
             if (telnet_restart_at > 0 && now >= telnet_restart_at)
                 start_telnet(now);
-            scrub_wake = scrub_tick(&conf, now);
+            scrub_wake = scrub_tick(&sched.conf, now);
         } else {
-            if (nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0 && npushing == 0)
+            if (sched.nrunning == 0 && telnet_pid == 0 && scrub_pid() == 0 && sched.npushing == 0)
                 break;
             if (now >= stop_deadline) {
                 log_warn("stopping: %zu %s did not end within %d s; killing them",
-                         nrunning + (telnet_pid > 0),
-                         bk_plural(nrunning + (telnet_pid > 0), "child", "children"), STOP_GRACE);
-                for (size_t i = 0; i < nrunning; i++)
-                    signal_child(running[i]->pid, SIGKILL);
+                         sched.nrunning + (telnet_pid > 0),
+                         bk_plural(sched.nrunning + (telnet_pid > 0), "child", "children"),
+                         STOP_GRACE);
+                for (size_t i = 0; i < sched.nrunning; i++)
+                    signal_child(sched.running[i]->pid, SIGKILL);
                 if (telnet_pid > 0)
                     signal_child(telnet_pid, SIGKILL);
                 if (scrub_pid() > 0)
                     signal_child(scrub_pid(), SIGKILL);
-                for (size_t i = 0; i < njobs; i++)
-                    for (size_t k = 0; k < jobs[i]->npush; k++)
-                        if (jobs[i]->push[k].pid > 0)
-                            signal_child(jobs[i]->push[k].pid, SIGKILL);
+                for (size_t i = 0; i < sched.njobs; i++)
+                    for (size_t k = 0; k < sched.jobs[i]->npush; k++)
+                        if (sched.jobs[i]->push[k].pid > 0)
+                            signal_child(sched.jobs[i]->push[k].pid, SIGKILL);
                 stop_deadline = now + STOP_GRACE;
             }
         }
-        if (status_dirty || now >= next_status_write) {
+        if (sched.status_dirty || now >= sched.next_status_write) {
             rescan_all(now, 0);
             write_status(now);
         }
 
-        double wake = next_status_write;
-        if (!stopping && scrub_wake < wake)
+        double wake = sched.next_status_write;
+        if (!sched.stopping && scrub_wake < wake)
             wake = scrub_wake;
-        const struct job *first = heap_top(&waiting);
-        if (!stopping && first && (long)nrunning < conf.worker_limit &&
+        const struct job *first = heap_top(&sched.waiting);
+        if (!sched.stopping && first && (long)sched.nrunning < sched.conf.worker_limit &&
             (double)first->due < wake)
             wake = (double)first->due;
-        if (!stopping && telnet_restart_at > 0 && telnet_restart_at < wake)
+        if (!sched.stopping && telnet_restart_at > 0 && telnet_restart_at < wake)
             wake = telnet_restart_at;
-        if (stopping && stop_deadline < wake)
+        if (sched.stopping && stop_deadline < wake)
             wake = stop_deadline;
         double wait = wake - now;
         int ms = wait <= 0 ? 0 : wait > 60 ? 60000 : (int)(wait * 1000) + 1;
@@ -1214,11 +1234,11 @@ int main(int argc, char **argv)
                 begin_stop(now_real());
         }
         now = now_real();
-        if (got_hup && !stopping) {
+        if (got_hup && !sched.stopping) {
             reload(now);
             log_info("SIGHUP: re-reading every job directory");
             rescan_all(now, 1);
-            status_dirty = 1;
+            sched.status_dirty = 1;
         }
     }
     write_status(now_real());
