@@ -86,9 +86,11 @@ $(B)/bin/%: $$(call objs_of,$$*) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BACKY_CFLAGS) $(CFLAGS) $(BACKY_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcommon.a $(LIBS_$*) $(COMMON_LIBS)
 
-$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
+# a unit test of a program's own module links that module's object too
+OBJS_test_sched_heap := $(B)/cmd/backy-sched/heap.o
+$(B)/tests/%: $(B)/tests/unit/%.o $$(OBJS_$$*) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BACKY_CFLAGS) $(CFLAGS) $(BACKY_LDFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcommon.a $(COMMON_LIBS)
+	$(CC) $(BACKY_CFLAGS) $(CFLAGS) $(BACKY_LDFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/libcommon.a $(COMMON_LIBS)
 
 $(B):
 	@mkdir -p $(B)
