@@ -10,18 +10,13 @@
 /* Comma-joined tags of before that after lacks (both sorted, unique). */
 static char *dropped_tags(char **before, size_t nbefore, const struct bk_rev *after)
 {
-    size_t len = 1;
+    char **dropped = bk_calloc(nbefore + 1, sizeof *dropped);
+    size_t n = 0;
     for (size_t i = 0; i < nbefore; i++)
-        len += strlen(before[i]) + 1;
-    char *s = bk_malloc(len);
-    s[0] = '\0';
-    for (size_t i = 0; i < nbefore; i++) {
-        if (rev_has_tag(after, before[i]))
-            continue;
-        if (s[0])
-            strcat(s, ",");
-        strcat(s, before[i]);
-    }
+        if (!rev_has_tag(after, before[i]))
+            dropped[n++] = before[i];
+    char *s = bk_join_alloc(dropped, n, ",");
+    free(dropped);
     return s;
 }
 

@@ -255,6 +255,42 @@ int bk_snprintf(char *buf, size_t len, const char *fmt, ...)
     return 0;
 }
 
+/* Copy what fits of s (l bytes) to *p, count all of it in *total. */
+static void join_part(char **p, size_t *room, size_t *total, const char *s, size_t l)
+{
+    size_t c = l < *room ? l : *room;
+    if (c) {
+        memcpy(*p, s, c);
+        *p += c;
+        *room -= c;
+    }
+    *total = *total > SIZE_MAX - l ? SIZE_MAX : *total + l;
+}
+
+size_t bk_join(char *buf, size_t size, char *const *items, size_t n, const char *sep)
+{
+    size_t total = 0, room = size ? size - 1 : 0, seplen = strlen(sep);
+    char *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            join_part(&p, &room, &total, sep, seplen);
+        join_part(&p, &room, &total, items[i], strlen(items[i]));
+    }
+    if (size)
+        *p = '\0';
+    return total;
+}
+
+char *bk_join_alloc(char *const *items, size_t n, const char *sep)
+{
+    size_t len = bk_join(NULL, 0, items, n, sep);
+    if (len == SIZE_MAX)
+        bk_die("cannot join %zu strings: too long", n);
+    char *s = bk_malloc(len + 1);
+    bk_join(s, len + 1, items, n, sep);
+    return s;
+}
+
 int bk_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;

@@ -65,16 +65,7 @@ static void job_free(struct job *j)
 
 static void join_tags(const struct bk_rev *r, char **out)
 {
-    size_t len = 1;
-    for (size_t i = 0; i < r->ntags; i++)
-        len += strlen(r->tags[i]) + 1;
-    char *s = bk_malloc(len);
-    s[0] = '\0';
-    for (size_t i = 0; i < r->ntags; i++) {
-        if (i)
-            strcat(s, ",");
-        strcat(s, r->tags[i]);
-    }
+    char *s = bk_join_alloc(r->tags, r->ntags, ",");
     free(*out);
     *out = s;
 }

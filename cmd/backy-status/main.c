@@ -161,15 +161,7 @@ int main(int argc, char **argv)
         bk_fmt_time_utc(r->timestamp, date, sizeof date);
         bk_fmt_size(size, sizeof size, r->bytes_written);
         snprintf(dur, sizeof dur, "%.1f s", r->complete ? r->duration : 0.0);
-        size_t tl = 1;
-        for (size_t k = 0; k < r->ntags; k++)
-            tl += strlen(r->tags[k]) + 1;
-        char *tags = bk_calloc(1, tl);
-        for (size_t k = 0; k < r->ntags; k++) {
-            if (k)
-                strcat(tags, ",");
-            strcat(tags, r->tags[k]);
-        }
+        char *tags = bk_join_alloc(r->tags, r->ntags, ",");
         const char *cells[] = {date, r->id, size, dur, tags, state[i]};
         table_add_row(t, cells);
         free(tags);

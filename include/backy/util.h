@@ -61,6 +61,15 @@ BK_PRINTF(1, 2) char *bk_asprintf(const char *fmt, ...);
 /* snprintf into a fixed buffer; returns -1 (and sets errno=ENAMETOOLONG) on truncation. */
 BK_PRINTF(3, 4) int bk_snprintf(char *buf, size_t len, const char *fmt, ...);
 
+/* Join n strings with sep between them into buf, the way snprintf
+ * writes: never more than size bytes, NUL-terminated whenever size > 0,
+ * as much of the join as fits. Returns the length of the whole join
+ * (SIZE_MAX when that does not fit a size_t); a result >= size means buf
+ * holds a truncated join. buf may be NULL when size is 0. */
+size_t bk_join(char *buf, size_t size, char *const *items, size_t n, const char *sep);
+/* The whole join, malloc'd (dies when out of memory). */
+char *bk_join_alloc(char *const *items, size_t n, const char *sep);
+
 /* Write all of buf; retries on EINTR and short writes. 0 or -1/errno. */
 int bk_write_all(int fd, const void *buf, size_t len);
 int bk_pwrite_all(int fd, const void *buf, size_t len, off_t off);

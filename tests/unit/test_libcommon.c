@@ -1,5 +1,6 @@
 /* test_libcommon.c - revision specs, .rev round trip and backy 2.0 forms,
- * short UUIDs, durations, tables, YAML errors with positions. */
+ * short UUIDs, durations, tables, YAML errors with positions, the bounded
+ * join of tag lists. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -534,6 +535,57 @@ static void test_atomic_write(void)
     rmdir(dir);
 }
 
+/* bk_join into a buffer of size bytes with canaries behind it: the result
+ * as text, and whether anything past size was written */
+static size_t join_into(size_t size, char *const *items, size_t n, const char *sep, char *out,
+                        int *overran)
+{
+    char buf[64];
+    memset(buf, '#', sizeof buf);
+    size_t r = bk_join(size ? buf : NULL, size, items, n, sep);
+    *overran = 0;
+    for (size_t i = size; i < sizeof buf; i++)
+        if (buf[i] != '#')
+            *overran = 1;
+    snprintf(out, 64, "%.*s", size ? (int)sizeof buf : 0, buf);
+    return r;
+}
+
+static void test_join(void)
+{
+    char *tags[] = {"daily", "weekly", "", "monthly"};
+    char out[64];
+    int over;
+    /* daily,weekly,,monthly: 5+1+6+1+0+1+7 = 21 */
+    tap_ok(join_into(sizeof out, tags, 4, ",", out, &over) == 21 && !over &&
+               !strcmp(out, "daily,weekly,,monthly"),
+           "join: tags joined with commas, empty ones kept, whole length returned");
+    tap_ok(join_into(22, tags, 4, ",", out, &over) == 21 && !over &&
+               !strcmp(out, "daily,weekly,,monthly"),
+           "join: a buffer of exactly length + 1 holds all of it");
+    tap_ok(join_into(21, tags, 4, ",", out, &over) == 21 && !over &&
+               !strcmp(out, "daily,weekly,,monthl"),
+           "join: one byte short: truncated, NUL-terminated, nothing written past the buffer");
+    tap_ok(join_into(9, tags, 4, ",", out, &over) == 21 && !over && !strcmp(out, "daily,we"),
+           "join: cut inside an item");
+    tap_ok(join_into(7, tags, 4, ", ", out, &over) == 24 && !over && !strcmp(out, "daily,"),
+           "join: cut inside a separator of two characters");
+    tap_ok(join_into(1, tags, 4, ",", out, &over) == 21 && !over && !strcmp(out, ""),
+           "join: a buffer of one byte gets the NUL only");
+    tap_ok(join_into(0, tags, 4, ",", out, &over) == 21 && !over,
+           "join: size 0 writes nothing (buf may be NULL) and still returns the length");
+    tap_ok(join_into(sizeof out, tags, 0, ",", out, &over) == 0 && !over && !strcmp(out, ""),
+           "join: no items is the empty string");
+    tap_ok(join_into(sizeof out, tags + 1, 1, ",", out, &over) == 6 && !strcmp(out, "weekly"),
+           "join: one item has no separator");
+    char *a = bk_join_alloc(tags, 4, ";");
+    char *e = bk_join_alloc(tags, 0, ",");
+    tap_ok(!strcmp(a, "daily;weekly;;monthly") && !strcmp(e, ""),
+           "join: bk_join_alloc returns the whole join, empty for no items");
+    free(a);
+    free(e);
+}
+
 int main(void)
 {
     test_shortuuid();
@@ -546,5 +598,6 @@ int main(void)
     test_srccfg();
     test_table();
     test_atomic_write();
+    test_join();
     return tap_done();
 }
