@@ -137,9 +137,10 @@ int lm_valid_tags(const char *tags)
 {
     /* tag{,tag}, each tag by the one rule (never an option to backy-backup) */
     char buf[sizeof ((struct lm_request *)0)->tags];
-    if (!*tags || strlen(tags) >= sizeof buf)
+    size_t len = strlen(tags);
+    if (len == 0 || len >= sizeof buf)
         return 0;
-    strcpy(buf, tags);
+    memcpy(buf, tags, len + 1);
     for (char *t = buf, *e; t; t = e) {
         e = strchr(t, ',');
         if (e)

@@ -23,15 +23,29 @@ static dev_t log_dev;
 static ino_t log_ino;
 static int log_journal;     /* the log descriptor is systemd's journal stream */
 
+/* One decimal number of JOURNAL_STREAM at s, ending at *end; 0 or -1. */
+static int journal_num(const char *s, unsigned long long *v, char **end)
+{
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? -1 : 0;
+}
+
 int log_is_journal_fd(int fd)
 {
+    /* "DEV:INO" of the journal's stream, both decimal */
     const char *js = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
-    char end;
+    char *end;
     struct stat st;
-    if (!js || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 || fstat(fd, &st) < 0)
-        return 0;
-    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    int saved = errno; /* asked while an error message is made */
+    int is = js && journal_num(js, &dev, &end) == 0 && *end == ':' &&
+             journal_num(end + 1, &ino, &end) == 0 && *end == '\0' && fstat(fd, &st) == 0 &&
+             (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+    errno = saved;
+    return is;
 }
 
 static int open_path(void)

@@ -586,6 +586,47 @@ static void test_join(void)
     free(e);
 }
 
+/* JOURNAL_STREAM names a descriptor only in its exact form DEV:INO */
+static void test_journal_stream(void)
+{
+    int fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), other = open("/", O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || other < 0 || fstat(fd, &st) < 0)
+        abort();
+    unsigned long long d = (unsigned long long)st.st_dev, i = (unsigned long long)st.st_ino;
+    char v[128];
+    snprintf(v, sizeof v, "%llu:%llu", d, i);
+    setenv("JOURNAL_STREAM", v, 1);
+    errno = EIO;
+    tap_ok(log_is_journal_fd(fd) == 1 && errno == EIO && log_is_journal_fd(other) == 0,
+           "journal: DEV:INO of the descriptor is the journal, of another one not; errno kept");
+    char bad[11][128];
+    snprintf(bad[0], sizeof bad[0], "%llu:%llu ", d, i);
+    snprintf(bad[1], sizeof bad[1], "%llu:%llux", d, i);
+    snprintf(bad[2], sizeof bad[2], " %llu:%llu", d, i);
+    snprintf(bad[3], sizeof bad[3], "+%llu:%llu", d, i);
+    snprintf(bad[4], sizeof bad[4], "%llu:-%llu", d, i);
+    snprintf(bad[5], sizeof bad[5], "%llu:", d);
+    snprintf(bad[6], sizeof bad[6], ":%llu", i);
+    snprintf(bad[7], sizeof bad[7], "%llu;%llu", d, i);
+    snprintf(bad[8], sizeof bad[8], "%llu", d);
+    snprintf(bad[9], sizeof bad[9], "%s", "");
+    snprintf(bad[10], sizeof bad[10], "99999999999999999999999:%llu", i);
+    int refused = 1;
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        setenv("JOURNAL_STREAM", bad[k], 1);
+        if (log_is_journal_fd(fd)) {
+            printf("# taken as the journal: '%s'\n", bad[k]);
+            refused = 0;
+        }
+    }
+    tap_ok(refused, "journal: malformed JOURNAL_STREAM values (signs, spaces, garbage, overflow) are not");
+    unsetenv("JOURNAL_STREAM");
+    tap_ok(log_is_journal_fd(fd) == 0, "journal: no JOURNAL_STREAM, no journal");
+    close(fd);
+    close(other);
+}
+
 int main(void)
 {
     test_shortuuid();
@@ -599,5 +640,6 @@ int main(void)
     test_table();
     test_atomic_write();
     test_join();
+    test_journal_stream();
     return tap_done();
 }
