@@ -217,7 +217,7 @@ static int rd_exact(struct bk_stream_rd *r, void *buf, size_t n, const char *wha
             return fail(err, errlen, "cannot read stream: %s", strerror(errno));
         if (k == 0)
             return fail(err, errlen, "stream truncated: end of input in %s at byte %llu", what,
-                        (unsigned long long)(r->bytes + got));
+                        (unsigned long long)r->bytes + got);
         got += (size_t)k;
     }
     XXH3_128bits_update((XXH3_state_t *)r->h, buf, n);
@@ -250,10 +250,14 @@ static const char *type_name(uint32_t t)
 }
 
 /* One record: header, payload into r->buf (at most max bytes; the buffer
- * grows with what arrives, never ahead of it), check. Returns the type. */
-static int rd_record(struct bk_stream_rd *r, uint64_t max_optional, uint64_t *lenp, char *err,
-                     size_t errlen)
+ * grows with what arrives, never ahead of it), check. 0 with the type (all
+ * 32 bits of it) in *typep and the payload's length in *lenp, or -1 (both
+ * then 0). */
+static int rd_record(struct bk_stream_rd *r, uint64_t max_optional, uint32_t *typep,
+                     uint64_t *lenp, char *err, size_t errlen)
 {
+    *typep = 0;
+    *lenp = 0;
     unsigned char hdr[BK_STREAM_RECHDR];
     char what[64];
     snprintf(what, sizeof what, "record %llu header", (unsigned long long)r->records + 1);
@@ -312,9 +316,10 @@ static int rd_record(struct bk_stream_rd *r, uint64_t max_optional, uint64_t *le
     if (check != get64(hdr + 16))
         return fail(err, errlen, "stream record %llu (%s) is corrupt: check mismatch",
                     (unsigned long long)r->records + 1, type_name(type));
+    *typep = type;
     *lenp = len;
     r->records++;
-    return (int)type;
+    return 0;
 }
 
 static int parse_meta(struct bk_stream_rd *r, size_t len, char *err, size_t errlen)
@@ -419,25 +424,23 @@ int stream_rd_begin(struct bk_stream_rd *r, bk_stream_readfn fn, void *arg, char
     if (v != BK_STREAM_VERSION)
         return fail(err, errlen, "unsupported stream version %u (this backy reads version %u)",
                     v, BK_STREAM_VERSION);
-    uint64_t len;
-    int t;
+    uint64_t len = 0;
+    uint32_t t;
     do {
-        t = rd_record(r, BK_STREAM_META_MAX, &len, err, errlen);
-        if (t < 0)
+        if (rd_record(r, BK_STREAM_META_MAX, &t, &len, err, errlen) < 0)
             return -1;
     } while (t & BK_REC_OPTIONAL);
     if (t != BK_REC_META)
-        return fail(err, errlen, "stream record 1 is %s, not META", type_name((uint32_t)t));
+        return fail(err, errlen, "stream record 1 is %s, not META", type_name(t));
     if (parse_meta(r, (size_t)len, err, errlen) < 0)
         return -1;
     do {
-        t = rd_record(r, BK_STREAM_META_MAX, &len, err, errlen);
-        if (t < 0)
+        if (rd_record(r, BK_STREAM_META_MAX, &t, &len, err, errlen) < 0)
             return -1;
     } while (t & BK_REC_OPTIONAL);
     if (t != BK_REC_SUMS)
         return fail(err, errlen, "stream record %llu is %s, not SUMS",
-                    (unsigned long long)r->records, type_name((uint32_t)t));
+                    (unsigned long long)r->records, type_name(t));
     if (sums_decode(r->buf, (size_t)len, &r->sums) < 0)
         return fail(err, errlen, "stream sums are invalid: %s",
                     errno == EBADMSG ? "check mismatch" : "malformed");
@@ -475,9 +478,9 @@ int stream_rd_next(struct bk_stream_rd *r, struct bk_stream_rec *rec, char *err,
         /* the trailer covers everything before its own record */
         uint64_t bytes_before = r->bytes, records_before = r->records;
         XXH128_hash_t h_before = XXH3_128bits_digest((XXH3_state_t *)r->h);
-        uint64_t len;
-        int t = rd_record(r, (uint64_t)r->meta.block_size + 64, &len, err, errlen);
-        if (t < 0)
+        uint64_t len = 0;
+        uint32_t t;
+        if (rd_record(r, (uint64_t)r->meta.block_size + 64, &t, &len, err, errlen) < 0)
             return -1;
         if (t & BK_REC_OPTIONAL)
             continue;
@@ -549,7 +552,7 @@ int stream_rd_next(struct bk_stream_rd *r, struct bk_stream_rec *rec, char *err,
         }
         default:
             return fail(err, errlen, "stream record %llu: %s where blocks or END belong",
-                        (unsigned long long)r->records, type_name((uint32_t)t));
+                        (unsigned long long)r->records, type_name(t));
         }
     }
 }

@@ -1,12 +1,14 @@
 /* test_stream.c - the replication stream: writer and reader round trip
- * (metadata exact, blocks and zero runs in order), and refusal of streams
- * that are truncated, corrupt, reordered, of another version, or that carry
- * IDs which could name other files of a job. */
+ * (metadata exact, blocks and zero runs in order), optional records of any
+ * type skipped, and refusal of streams that are truncated, corrupt,
+ * reordered, of another version, with records of unknown types, or that
+ * carry IDs which could name other files of a job. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "backy/stream.h"
 #include "tap.h"
@@ -68,6 +70,59 @@ static unsigned char *make(size_t *len, const char *id, int swap)
         abort();
     close(fd);
     return buf;
+}
+
+static void put64le(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64le(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* The record check: XXH3-64 of the first 16 header bytes and the payload. */
+static void put_check(unsigned char *rec, size_t payload)
+{
+    unsigned char tmp[BK_STREAM_RECHDR + 64];
+    if (payload > 64)
+        abort();
+    memcpy(tmp, rec, 16);
+    memcpy(tmp + 16, rec + BK_STREAM_RECHDR, payload);
+    put64le(rec + 16, XXH3_64bits(tmp, 16 + payload));
+}
+
+/* The stream s (n bytes) with a record of the given type and payload
+ * "abc" before END, and END made anew to cover it; *len its length. */
+static unsigned char *with_record(const unsigned char *s, size_t n, uint32_t type, size_t *len)
+{
+    size_t endrec = BK_STREAM_RECHDR + 32, pre = n - endrec, reclen = BK_STREAM_RECHDR + 3;
+    unsigned char *t = calloc(1, n + reclen);
+    if (!t)
+        abort();
+    memcpy(t, s, pre);
+    unsigned char *h = t + pre;
+    for (int i = 0; i < 4; i++)
+        h[i] = (unsigned char)(type >> (8 * i));
+    put64le(h + 8, 3);
+    memcpy(h + BK_STREAM_RECHDR, "abc", 3);
+    put_check(h, 3);
+    /* END: records and bytes before it, XXH3-128 of those bytes */
+    unsigned char *e = t + pre + reclen;
+    memcpy(e, s + pre, BK_STREAM_RECHDR);
+    put64le(e + 24, get64le(s + pre + 24) + 1);
+    put64le(e + 32, pre + reclen);
+    XXH128_hash_t hh = XXH3_128bits(t, pre + reclen);
+    put64le(e + 40, hh.low64);
+    put64le(e + 48, hh.high64);
+    put_check(e, 32);
+    *len = n + reclen;
+    return t;
 }
 
 /* 0: read to the end fine; -1: refused (message in err) */
@@ -145,7 +200,27 @@ int main(void)
     free(t);
 
     size_t n2;
-    unsigned char *sw = make(&n2, id, 1);
+    unsigned char *sw = with_record(s, n, BK_REC_OPTIONAL | 7, &n2);
+    tap_ok(read_all(sw, n2, err, sizeof err, &nrec) == 0 && nrec == 4,
+           "an optional record (type 0x8007) is skipped");
+    free(sw);
+    sw = with_record(s, n, 0x80000000u | BK_REC_OPTIONAL | 1, &n2);
+    err[0] = '\0';
+    tap_ok(read_all(sw, n2, err, sizeof err, &nrec) == 0 && nrec == 4,
+           "an optional record of a type with the top bit set (0x80008001) is skipped too");
+    if (err[0])
+        printf("# %s\n", err);
+    free(sw);
+    sw = with_record(s, n, 0x80000001u, &n2);
+    tap_ok(read_all(sw, n2, err, sizeof err, &nrec) < 0 && strstr(err, "unknown type 2147483649"),
+           "a record of an unknown type that is not optional is refused by its number");
+    free(sw);
+    sw = with_record(s, n, 5, &n2);
+    tap_ok(read_all(sw, n2, err, sizeof err, &nrec) < 0 && strstr(err, "unknown type 5"),
+           "... also a small one");
+    free(sw);
+
+    sw = make(&n2, id, 1);
     tap_ok(read_all(sw, n2, err, sizeof err, &nrec) < 0 && strstr(err, "out of order"),
            "reordered blocks are refused");
     free(sw);
