@@ -92,7 +92,8 @@ struct client {
     time_t line_since;           /* connection or previous answer: the line deadline runs from here */
 };
 
-static const char *status_path = NULL;
+/* -s, else the configuration's status-file, else the default */
+static const char *status_path = BK_DEFAULT_BASEDIR "/status";
 static struct bk_status status;
 static int status_loaded;
 static struct stat status_sb;
@@ -436,15 +437,17 @@ static void say_bye(struct client *c, const char *msg)
     (void)w;
 }
 
-static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+/* "HOST port N" of the address accept4 wrote sl bytes of into the zeroed
+ * ss; "? port 0" when it is no IPv4 or IPv6 address, or not all of one */
+static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
-    if (ss->ss_family == AF_INET) {
+    if (ss->ss_family == AF_INET && sl >= sizeof(struct sockaddr_in)) {
         const struct sockaddr_in *a = (const void *)ss;
         inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
         port = ntohs(a->sin_port);
-    } else if (ss->ss_family == AF_INET6) {
+    } else if (ss->ss_family == AF_INET6 && sl >= sizeof(struct sockaddr_in6)) {
         const struct sockaddr_in6 *a = (const void *)ss;
         inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
         port = ntohs(a->sin6_port);
@@ -454,7 +457,7 @@ static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
 
 static void accept_one(int lfd)
 {
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t sl = sizeof ss;
     int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
@@ -463,7 +466,7 @@ static void accept_one(int lfd)
         return;
     }
     char peer[64];
-    peer_name(&ss, peer, sizeof peer);
+    peer_name(&ss, sl, peer, sizeof peer);
     if ((long)nclients >= max_clients) {
         /* full: the client waiting longest for a complete line gives way */
         size_t oldest = 0;
@@ -560,7 +563,7 @@ int main(int argc, char **argv)
         { 0, 0, 0, 0 },
     };
     struct bk_cli cli = { 0 };
-    const char *config = NULL, *addrs = NULL, *port = NULL, *user = NULL;
+    const char *config = NULL, *spath = NULL, *addrs = NULL, *port = NULL, *user = NULL;
     int opt;
 
     bk_setprog("backy-telnetd");
@@ -570,7 +573,7 @@ int main(int argc, char **argv)
             continue;
         switch (opt) {
         case 'c': config = optarg; break;
-        case 's': status_path = optarg; break;
+        case 's': spath = optarg; break;
         case 'a': addrs = optarg; break;
         case 'p': port = optarg; break;
         case 'u': user = optarg; break;
@@ -590,8 +593,8 @@ int main(int argc, char **argv)
         if (mainconf_load(config, &conf, err, sizeof err) < 0)
             bk_die("invalid configuration: %s", err);
         have_conf = 1;
-        if (!status_path)
-            status_path = conf.status_file;
+        if (!spath)
+            spath = conf.status_file;
         if (!addrs)
             addrs = conf.telnet_addrs;
         if (!user)
@@ -602,8 +605,8 @@ int main(int argc, char **argv)
             port = bk_asprintf("%d", conf.telnet_port);
         }
     }
-    if (!status_path)
-        status_path = BK_DEFAULT_BASEDIR "/status";
+    if (spath)
+        status_path = spath;
     if (!addrs)
         addrs = BK_DEFAULT_TELNET_ADDRS;
     if (!port)
