@@ -79,13 +79,21 @@ static char *shq(const char *s)
     return o;
 }
 
-/* argv of the other side's action: local tool beside us, or ssh HOST CMD. */
-static char **remote_argv(const char *action, const char *extra1, const char *extra2)
+/* argv of the other side's action, and the one string of it that was
+ * allocated (the rest belongs to the caller or to ssh_argv) */
+struct rcmd {
+    char **argv;
+    char *owned;
+};
+
+/* The other side's action: local tool beside us, or ssh HOST CMD. */
+static struct rcmd remote_argv(const char *action, const char *extra1, const char *extra2)
 {
     char **a = bk_calloc(ssh_argc + 12, sizeof *a);
     size_t n = 0;
     if (!ssh_argv) {
-        a[n++] = bk_asprintf("%s/backy-%s", tooldir, action);   /* freed by free_argv */
+        char *tool = bk_asprintf("%s/backy-%s", tooldir, action);
+        a[n++] = tool;
         a[n++] = "-b";
         a[n++] = (char *)tdir;
         if (verbose_flag)
@@ -94,7 +102,7 @@ static char **remote_argv(const char *action, const char *extra1, const char *ex
             a[n++] = (char *)extra1;
         if (extra2)
             a[n++] = (char *)extra2;
-        return a;
+        return (struct rcmd){ a, tool };
     }
     for (size_t i = 0; i < ssh_argc; i++)
         a[n++] = ssh_argv[i];
@@ -105,20 +113,21 @@ static char **remote_argv(const char *action, const char *extra1, const char *ex
     char *q1 = extra1 ? shq(extra1) : bk_strdup(""), *q2 = extra2 ? shq(extra2) : bk_strdup("");
     /* exactly: BACKY [-v] -b 'DIR' ACTION ['ARG' ['ARG']] (the forced
      * command of doc/replication.md parses this) */
-    a[n++] = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb,   /* freed by free_argv */ verbose_flag ? " -v" : "", qd, action,
-                         extra1 ? " " : "", q1, extra2 ? " " : "", q2);
+    char *cmd = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb, verbose_flag ? " -v" : "", qd, action,
+                            extra1 ? " " : "", q1, extra2 ? " " : "", q2);
+    a[n++] = cmd;
     free(qb);
     free(qd);
     free(q1);
     free(q2);
-    return a;
+    return (struct rcmd){ a, cmd };
 }
 
 /* Free what remote_argv allocated. */
-static void free_argv(char **a)
+static void rcmd_free(struct rcmd *c)
 {
-    free(ssh_argv ? a[ssh_argc + 2] : a[0]);
-    free(a);
+    free(c->owned);
+    free(c->argv);
 }
 
 /* Start argv with stdin/stdout redirected (-1: inherit). */
@@ -167,9 +176,9 @@ static char **query(size_t *np)
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
         bk_die_errno("cannot make a pipe");
-    char **a = remote_argv("revisions", "--json", NULL);
-    pid_t p = spawn(a, -1, pfd[1], pfd[0], -1);
-    free_argv(a);
+    struct rcmd a = remote_argv("revisions", "--json", NULL);
+    pid_t p = spawn(a.argv, -1, pfd[1], pfd[0], -1);
+    rcmd_free(&a);
     close(pfd[1]);
     size_t cap = 65536, len = 0;
     char *buf = bk_malloc(cap);
@@ -249,15 +258,15 @@ static void push_one(const char *id, const char *base)
     char host_name[256] = "";
     gethostname(host_name, sizeof host_name - 1);
     char *origin = bk_asprintf("%s:%s", host_name, jobdir);
-    char **rargv = remote_argv("receive", "--origin", origin);
+    struct rcmd rcmd = remote_argv("receive", "--origin", origin);
     log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
              target);
     pid_t ps = spawn(sargv, -1, pfd[1], pfd[0], -1);
     /* the receive's log lines (from over there, too) go where ours go */
-    pid_t pr = spawn(rargv, pfd[0], log_is_stdio() ? -1 : log_fd(), pfd[1], -1);
+    pid_t pr = spawn(rcmd.argv, pfd[0], log_is_stdio() ? -1 : log_fd(), pfd[1], -1);
     close(pfd[0]);
     close(pfd[1]);
-    free_argv(rargv);
+    rcmd_free(&rcmd);
     free(sargv[0]);
     int rs = wait_for(ps, "backy-send");
     int rr = wait_for(pr, "receive");

@@ -214,7 +214,10 @@ const char *target_undo(struct target *t)
         return ftruncate(t->fd, 0) == 0 ? "target emptied again" : "target left in place";
     case T_OVERWRITTEN: return "target left incomplete";
     case T_DEVICE: return "target device holds a partial copy";
-    case T_STDOUT: return "output stopped before the damaged block";
-    default: return "output stopped before the damaged block";
+    case T_STDOUT:
+    case T_OTHER:
+        break;
     }
+    /* stdout, a FIFO, a character device: what went out stays out */
+    return "output stopped before the damaged block";
 }

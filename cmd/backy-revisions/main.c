@@ -25,8 +25,9 @@ static const char usage[] =
     "so is an empty directory (\"exists\": true), made ahead for copies.\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
-/* Reads the job directory; cannot open anything for writing. */
-static struct sb_policy policy = {
+/* Reads the job directory; cannot open anything for writing. main adds
+ * the Landlock rules to a copy of its own, which lives as long as they do. */
+static const struct sb_policy policy_tmpl = {
     .name = "backy-revisions",
     .groups = SB_BASE | SB_RDONLY,
 };
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
     char *dir = bk_cli_jobdir(&cli);
     /* Landlock: reads the job directory only */
     const struct sb_fs_rule fs[] = { { dir, -1, SB_FS_READ | SB_FS_OPTIONAL }, { NULL, -1, 0 } };
+    struct sb_policy policy = policy_tmpl;
     policy.fs = fs;
     sandbox_enter(&policy);
 
