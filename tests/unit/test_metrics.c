@@ -40,6 +40,8 @@ int main(void)
                             .workers_busy = 0, .jobs = j, .njobs = 2 };
     char *m = metrics_format(&st);
     tap_ok(m != NULL, "metrics are formatted");
+    if (!m)
+        return tap_done(); /* nothing to look into */
     tap_ok(strstr(m, "# TYPE backy_job_last_success_time_seconds gauge\n") &&
                strstr(m, "backy_job_last_success_time_seconds{job=\"vm1\"} 1446667772.5\n"),
            "the last successful backup per job, with HELP and TYPE");

@@ -24,6 +24,8 @@ int main(void)
     tap_plan(21);
     char *txt = status_format(&st);
     tap_ok(txt && strstr(txt, "\"2015-11-05 11:56:10 UTC\""), "text time in the file");
+    if (!txt)
+        return tap_done(); /* nothing to look into */
     tap_ok(txt && txt[strlen(txt) - 1] == '\n', "file ends in a newline");
     tap_ok(status_parse(txt, strlen(txt), "status", &rd, err, sizeof err) == 0, "parses back");
     tap_ok(rd.pid == 1234 && rd.worker_limit == 3 && rd.workers_busy == 1 && rd.njobs == 2,

@@ -47,6 +47,8 @@ int main(void)
     unsigned char *buf = sums_encode(&s, &len);
     tap_ok(buf && len == BK_SUMS_HDR_SIZE + 11 * 16 && memcmp(buf, "BACKYSUM", 8) == 0,
        "encode: header and 16 bytes per block");
+    if (!buf)
+        return tap_done(); /* nothing to decode */
     tap_ok(sums_decode(buf, len, &t) == 0 && same(&s, &t), "decode: round trip");
     sums_free(&t);
     buf[BK_SUMS_HDR_SIZE + 5] ^= 1;
