@@ -99,9 +99,11 @@ deps:
 	sh sh/deps.sh
 
 # The test command of README.md: installs what is missing, builds, runs
-# the C unit tests and the bats suites, ends with "N passed, N failed".
+# the static analysers (lint), the C unit tests and the bats suites, ends
+# with "N passed, N failed".
 check: deps
 	$(MAKE) all WERROR=1
+	$(MAKE) lint
 	sh tests/run.sh
 
 test: check
@@ -115,7 +117,7 @@ bench: deps
 	sh bench/run.sh
 
 # static analysers: cppcheck, clang-tidy (.clang-tidy), scan-build; exit 1 on any
-# finding (not yet part of make check: see README)
+# finding. Part of make check; builds in build.lint/, never in $(B).
 lint:
 	sh sh/lint.sh
 

@@ -2,7 +2,9 @@
 # Installs what backy needs to build and test on Debian 12 (run as root).
 # Idempotent: installs only the packages that are missing.
 set -eu
-PKGS="build-essential pkg-config clang clang-tidy clang-tools cppcheck libyaml-dev libjansson-dev libseccomp-dev libcap-dev
+# clang-tidy, clang-tools (scan-build), cppcheck: make lint, part of make
+# check; perl: scan-build is Perl (clang-tools does not depend on it)
+PKGS="build-essential pkg-config clang clang-tidy clang-tools cppcheck perl libyaml-dev libjansson-dev libseccomp-dev libcap-dev
  librbd-dev librados-dev libxxhash-dev libcurl4-openssl-dev
  bats btrfs-progs xfsprogs e2fsprogs util-linux fdisk
  systemd man-db logrotate mandoc lintian debhelper dpkg-dev fakeroot adduser
