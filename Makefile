@@ -99,11 +99,11 @@ deps:
 	sh sh/deps.sh
 
 # The test command of README.md: installs what is missing, builds, runs
-# the static analysers (lint), the C unit tests and the bats suites, ends
-# with "N passed, N failed".
+# the C unit tests and the bats suites (tests/lint.bats runs the static
+# analysers of make lint, so a finding is a failed test), ends with
+# "N passed, N failed".
 check: deps
 	$(MAKE) all WERROR=1
-	$(MAKE) lint
 	sh tests/run.sh
 
 test: check
@@ -117,7 +117,8 @@ bench: deps
 	sh bench/run.sh
 
 # static analysers: cppcheck, clang-tidy (.clang-tidy), scan-build; exit 1 on any
-# finding. Part of make check; builds in build.lint/, never in $(B).
+# finding. make check runs them as tests/lint.bats; builds in build.lint/,
+# never in $(B).
 lint:
 	sh sh/lint.sh
 
