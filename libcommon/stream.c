@@ -541,6 +541,10 @@ int stream_rd_next(struct bk_stream_rd *r, struct bk_stream_rec *rec, char *err,
                 get64(p + 16) != h_before.low64 || get64(p + 24) != h_before.high64)
                 return fail(err, errlen,
                             "stream trailer does not match the stream (records, bytes or hash)");
+            if (r->more) {
+                r->done = 1;
+                return 0;
+            }
             unsigned char extra;
             ssize_t k = r->read(r->arg, &extra, 1);
             if (k < 0)

@@ -93,6 +93,10 @@ struct bk_stream_rd {
     unsigned char *buf;
     size_t cap;
     int done;
+    int more;                  /* set after begin: END may be followed by
+                                * another stream (a receive session), so
+                                * the reader stops right after END instead
+                                * of requiring the end of input */
     struct bk_hash zero_full;  /* hash of a zero block of block_size bytes */
     struct bk_stream_meta meta;
     struct bk_sums sums;
@@ -110,7 +114,8 @@ struct bk_stream_rec {
 int stream_rd_begin(struct bk_stream_rd *r, bk_stream_readfn fn, void *arg, char *err,
                     size_t errlen);
 /* Next DATA/ZERO record, checked against the sums: 1; END verified and
- * end of file reached: 0; -1 with err. */
+ * end of file reached (with more set: END verified, nothing read after
+ * it): 0; -1 with err. */
 int stream_rd_next(struct bk_stream_rd *r, struct bk_stream_rec *rec, char *err, size_t errlen);
 void stream_rd_free(struct bk_stream_rd *r);
 

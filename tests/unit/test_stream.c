@@ -193,6 +193,36 @@ int main(void)
     t[n] = 'x';
     tap_ok(read_all(t, n + 1, err, sizeof err, &nrec) < 0 && strstr(err, "after its trailer"),
            "data after the trailer is refused");
+    /* a receive session: with more set the reader stops right after END,
+     * so the next stream (or the end of input) is read by the next begin */
+    {
+        unsigned char *two = malloc(2 * n);
+        memcpy(two, s, n);
+        memcpy(two + n, s, n);
+        struct mem m2 = {two, 2 * n, 0};
+        int streams = 0, good = 1;
+        while (m2.off < m2.n) {
+            struct bk_stream_rd r2;
+            if (stream_rd_begin(&r2, mem_read, &m2, err, sizeof err) < 0) {
+                good = 0;
+                break;
+            }
+            r2.more = 1;
+            int k = 0, rc2;
+            while ((rc2 = stream_rd_next(&r2, &rec, err, sizeof err)) > 0)
+                k++;
+            stream_rd_free(&r2);
+            if (rc2 < 0 || k != 4) {
+                good = 0;
+                break;
+            }
+            streams++;
+        }
+        tap_ok(good && streams == 2 && m2.off == 2 * n,
+               "with more set, two streams one after the other are read one by one, "
+               "nothing read past the first END");
+        free(two);
+    }
     memcpy(t, s, n);
     t[8] = 2;
     tap_ok(read_all(t, n, err, sizeof err, &nrec) < 0 && strstr(err, "unsupported stream version 2"),
