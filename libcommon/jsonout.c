@@ -156,3 +156,25 @@ int bk_json_print(json_t *doc)
     }
     return 0;
 }
+
+json_t *bk_json_revisions(const struct bk_store *st, const char *dir, int exists)
+{
+    json_t *o = bk_json_doc();
+    json_t *list = json_array();
+    for (size_t i = 0; st && i < st->n; i++) {
+        const struct bk_rev *r = &st->revs[i];
+        char ts[64];
+        bk_fmt_time_iso(r->timestamp, ts, sizeof ts);
+        json_t *e = json_object();
+        json_object_set_new(e, "id", bk_json_str(r->id));
+        json_object_set_new(e, "timestamp", json_string(ts));
+        json_object_set_new(e, "tags", bk_json_tags(r));
+        json_object_set_new(e, "complete", json_boolean(r->complete));
+        json_object_set_new(e, "parent", bk_json_str(r->parent));
+        json_array_append_new(list, e);
+    }
+    json_object_set_new(o, "job", bk_json_str(dir));
+    json_object_set_new(o, "exists", json_boolean(exists));
+    json_object_set_new(o, "revisions", list);
+    return o;
+}

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "backy/cli.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/revision.h"
 #include "backy/sandbox.h"
@@ -81,20 +82,7 @@ int main(int argc, char **argv)
     if (opened && store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
     if (as_json) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < st.n; i++) {
-            const struct bk_rev *r = &st.revs[i];
-            char ts[64];
-            bk_fmt_time_iso(r->timestamp, ts, sizeof ts);
-            json_t *tags = json_array();
-            for (size_t k = 0; k < r->ntags; k++)
-                json_array_append_new(tags, json_string(r->tags[k]));
-            json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:b, s:s}", "id", r->id,
-                                                  "timestamp", ts, "tags", tags, "complete",
-                                                  r->complete, "parent", r->parent));
-        }
-        json_t *o = json_pack("{s:i, s:s, s:b, s:o}", "format", 1, "job", dir, "exists", exists,
-                              "revisions", list);
+        json_t *o = bk_json_revisions(exists ? &st : NULL, dir, exists);
         if (json_dumpf(o, stdout, JSON_INDENT(2)) < 0)
             bk_die_errno("cannot write to stdout");
         putchar('\n');

@@ -38,6 +38,11 @@ json_t *bk_json_verify(const struct bk_rev *r);
  * (null while incomplete), tags, parent (null when none), complete,
  * quarantined, verify. */
 json_t *bk_json_rev(const struct bk_rev *r, int dirfd);
+/* The answer to the revisions query (backy revisions --json, and the
+ * first line of a receive session): {"format": 1, "job": dir, "exists",
+ * "revisions": [{"id", "timestamp" (text), "tags", "complete",
+ * "parent"}, ...]} for the revisions of st (NULL: none), oldest first. */
+json_t *bk_json_revisions(const struct bk_store *st, const char *dir, int exists);
 /* Write doc to stdout (indented, keys in insertion order, one final
  * newline) and release it. 0, or -1 with errno when stdout fails. */
 int bk_json_print(json_t *doc);
