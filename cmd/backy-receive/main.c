@@ -10,7 +10,12 @@
  * stream's sums by the parser; check the trailer and that every block not
  * sent equals the base's; fsync; ID.sums; complete ID.rev; image 0440;
  * last/last.rev. A failure or signal removes the incomplete revision; a
- * SIGKILL leaves it incomplete for the next run to remove. */
+ * SIGKILL leaves it incomplete for the next run to remove.
+ *
+ * --session (what backy push runs): after the lock and the sandbox, the
+ * answer to the revisions query goes to stdout as one line of JSON (the
+ * log to stderr), then streams are received as above, one after the
+ * other, each complete before the next begins, until the end of input. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +33,7 @@
 
 #include "backy/cli.h"
 #include "backy/joblock.h"
+#include "backy/jsonout.h"
 #include "backy/log.h"
 #include "backy/progress.h"
 #include "backy/revision.h"
@@ -48,6 +54,10 @@ static const char usage[] =
     "                 terminal, else one line a second); off by default, since\n"
     "                 backy send shows it on its terminal\n"
     "  --no-progress  never show progress (the default)\n"
+    "  --session      first answer the revisions query on stdout (one line,\n"
+    "                 the JSON of backy revisions --json, with \"session\": 1),\n"
+    "                 then receive any number of streams one after the other\n"
+    "                 until the end of input (what backy push runs)\n"
     "Exit status: 0 on success, 1 otherwise.\n";
 
 /* Writes inside the job directory, reads stdin. */
@@ -67,10 +77,19 @@ static void on_signal(int sig)
     got_signal = sig;
 }
 
+/* A byte read ahead (session: to tell the next stream from the end of
+ * input), -1 when none. */
+static int pushed_back = -1;
+
 /* stdin, but a signal ends the read (no SA_RESTART) and the receive. */
 static ssize_t stdin_read(void *arg, void *buf, size_t len)
 {
     (void)arg;
+    if (pushed_back >= 0 && len > 0) {
+        *(unsigned char *)buf = (unsigned char)pushed_back;
+        pushed_back = -1;
+        return 1;
+    }
     for (;;) {
         if (got_signal) {
             errno = EINTR;
@@ -191,48 +210,23 @@ static void punch(int img, uint64_t off, uint64_t len, const unsigned char *zero
     }
 }
 
-int main(int argc, char **argv)
+/* Release a store opened on the job's descriptor, which stays open for
+ * the next stream of a session. */
+static void store_done(struct bk_store *st)
 {
-    bk_setprog(argv[0]);
-    bk_cli_version(argc, argv);
-    struct bk_cli cli = {0};
-    const char *origin = "";
-    static const struct option longopts[] = {BK_CLI_LONG, {"origin", required_argument, 0, 'O'},
-                                             BK_PROGRESS_LONG, {0, 0, 0, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
-        if (!bk_cli_option(&cli, opt, optarg, usage) && !progress_option(opt) && opt == 'O')
-            origin = optarg;
-    if (optind != argc)
-        bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-    progress_init_asked();
-    bk_cli_log(&cli, 0);
-    char *dir = bk_cli_jobdir(&cli);
-    job_dir = dir;
-    int dirfd = open_jobdir(dir, origin);
-    job_dirfd = dirfd;
+    st->dirfd = -1;
+    store_close(st);
+}
 
-    if (job_lock(dirfd) < 0) {
-        if (errno == EWOULDBLOCK)
-            bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
-        bk_die_errno("cannot lock job configuration: %s/config", dir);
-    }
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    /* Landlock: the job directory only */
-    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_RW }, { NULL, -1, 0 } };
-    policy.fs = fs;
-    sandbox_enter(&policy);
-
+/* Receive one stream from stdin into the job (locked, sandboxed);
+ * more: another stream may follow this one (a session). */
+static void receive_one(int dirfd, const char *dir, int more)
+{
     char err[2048];
     struct bk_stream_rd rd;
     if (stream_rd_begin(&rd, stdin_read, NULL, err, sizeof err) < 0)
         give_up("stream refused: %s", err);
+    rd.more = more;
     struct bk_stream_meta *m = &rd.meta;
     snprintf(new_id, sizeof new_id, "%s", m->rev.id);
 
@@ -259,9 +253,8 @@ int main(int argc, char **argv)
             bk_die("stream refused: %s", err);
         log_info("revision %s is already in %s: nothing to do", new_id, dir);
         stream_rd_free(&rd);
-        store_close(&st);
-        free(dir);
-        return 0;
+        store_done(&st);
+        return;
     }
 
     int bfd = -1;
@@ -374,7 +367,92 @@ int main(int argc, char **argv)
     free(zeros);
     sums_free(&bsums);
     stream_rd_free(&rd);
-    store_close(&st);
+    store_done(&st);
+    sigprocmask(SIG_UNBLOCK, &all, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    bk_setprog(argv[0]);
+    bk_cli_version(argc, argv);
+    struct bk_cli cli = {0};
+    const char *origin = "";
+    int session = 0;
+    static const struct option longopts[] = {BK_CLI_LONG, {"origin", required_argument, 0, 'O'},
+                                             {"session", no_argument, 0, 'S'},
+                                             BK_PROGRESS_LONG, {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, BK_CLI_SHORT, longopts, NULL)) != -1)
+        if (!bk_cli_option(&cli, opt, optarg, usage) && !progress_option(opt)) {
+            if (opt == 'O')
+                origin = optarg;
+            else if (opt == 'S')
+                session = 1;
+        }
+    if (optind != argc)
+        bk_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+    progress_init_asked();
+    /* a session's stdout carries its answer: the log goes to stderr */
+    bk_cli_log(&cli, session);
+    char *dir = bk_cli_jobdir(&cli);
+    job_dir = dir;
+    struct stat dsb;
+    int existed = stat(dir, &dsb) == 0;
+    int dirfd = open_jobdir(dir, origin);
+    job_dirfd = dirfd;
+
+    if (job_lock(dirfd) < 0) {
+        if (errno == EWOULDBLOCK)
+            bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
+        bk_die_errno("cannot lock job configuration: %s/config", dir);
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Landlock: the job directory only */
+    const struct sb_fs_rule fs[] = { { NULL, dirfd, SB_FS_RW }, { NULL, -1, 0 } };
+    policy.fs = fs;
+    sandbox_enter(&policy);
+
+    if (!session) {
+        receive_one(dirfd, dir, 0);
+        free(dir);
+        return 0;
+    }
+    /* a session: the answer to the revisions query, one line on stdout,
+     * then streams until the end of input */
+    char err[2048];
+    struct bk_store st;
+    if (store_open_fd(&st, dirfd, dir, err, sizeof err) < 0)
+        bk_die("%s", err);
+    json_t *o = bk_json_revisions(&st, dir, existed);
+    json_object_set_new(o, "session", json_integer(1));
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    store_done(&st);
+    if (!line)
+        bk_die("cannot encode the answer to the revisions query");
+    size_t ll = strlen(line);
+    line[ll] = '\n';   /* over the final NUL: written by length */
+    if (bk_write_all(STDOUT_FILENO, line, ll + 1) < 0)
+        bk_die_errno("cannot write the answer to the revisions query to stdout");
+    free(line);
+    for (;;) {
+        unsigned char c;
+        ssize_t k = stdin_read(NULL, &c, 1);
+        if (k < 0 && got_signal)
+            bk_die("interrupted by signal %d (%s)", (int)got_signal, strsignal(got_signal));
+        if (k < 0)
+            bk_die_errno("cannot read stream");
+        if (k == 0)
+            break;
+        pushed_back = c;
+        receive_one(dirfd, dir, 1);
+    }
     free(dir);
     return 0;
 }
