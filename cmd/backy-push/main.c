@@ -1,8 +1,11 @@
 /* backy-push - copy the revisions another job directory lacks to it,
- * locally or over ssh: ask the other side which revisions it holds
- * (backy revisions --json), then for each missing one, oldest first, run
- * backy-send against the newest revision both sides hold into
- * backy receive on the other side. Idempotent and resumable: what the
+ * locally or over ssh: ask the other side which revisions it holds, then
+ * for each missing one, oldest first, run backy-send against the newest
+ * revision both sides hold into backy receive on the other side. One
+ * receive session (backy receive --session, one ssh connection) answers
+ * the question and takes every stream; where the other side does not know
+ * sessions, backy revisions --json and one backy receive per revision, over
+ * one shared ssh connection (ControlMaster). Idempotent and resumable: what the
  * other side holds complete is never sent again, and an interrupted receive
  * leaves an incomplete revision that the next receive removes.
  *
@@ -87,7 +90,8 @@ struct rcmd {
 };
 
 /* The other side's action: local tool beside us, or ssh HOST CMD. */
-static struct rcmd remote_argv(const char *action, const char *extra1, const char *extra2)
+static struct rcmd remote_argv(const char *action, const char *extra1, const char *extra2,
+                               const char *extra3)
 {
     char **a = bk_calloc(ssh_argc + 12, sizeof *a);
     size_t n = 0;
@@ -102,6 +106,8 @@ static struct rcmd remote_argv(const char *action, const char *extra1, const cha
             a[n++] = (char *)extra1;
         if (extra2)
             a[n++] = (char *)extra2;
+        if (extra3)
+            a[n++] = (char *)extra3;
         return (struct rcmd){ a, tool };
     }
     for (size_t i = 0; i < ssh_argc; i++)
@@ -111,15 +117,17 @@ static struct rcmd remote_argv(const char *action, const char *extra1, const cha
     const char *rb = getenv("BACKY_REMOTE_BACKY");
     char *qb = shq(rb && *rb ? rb : "backy"), *qd = shq(tdir);
     char *q1 = extra1 ? shq(extra1) : bk_strdup(""), *q2 = extra2 ? shq(extra2) : bk_strdup("");
-    /* exactly: BACKY [-v] -b 'DIR' ACTION ['ARG' ['ARG']] (the forced
-     * command of doc/replication.md parses this) */
-    char *cmd = bk_asprintf("%s%s -b %s %s%s%s%s%s", qb, verbose_flag ? " -v" : "", qd, action,
-                            extra1 ? " " : "", q1, extra2 ? " " : "", q2);
+    char *q3 = extra3 ? shq(extra3) : bk_strdup("");
+    /* exactly: BACKY [-v] -b 'DIR' ACTION ['ARG' ['ARG' ['ARG']]] (the
+     * forced command of doc/replication.md parses this) */
+    char *cmd = bk_asprintf("%s%s -b %s %s%s%s%s%s%s%s", qb, verbose_flag ? " -v" : "", qd, action,
+                            extra1 ? " " : "", q1, extra2 ? " " : "", q2, extra3 ? " " : "", q3);
     a[n++] = cmd;
     free(qb);
     free(qd);
     free(q1);
     free(q2);
+    free(q3);
     return (struct rcmd){ a, cmd };
 }
 
@@ -130,8 +138,8 @@ static void rcmd_free(struct rcmd *c)
     free(c->argv);
 }
 
-/* Start argv with stdin/stdout redirected (-1: inherit). */
-static pid_t spawn(char **argv, int in, int out, int close1, int close2)
+/* Start argv with stdin/stdout/stderr redirected (-1: inherit). */
+static pid_t spawn_err(char **argv, int in, int out, int errfd, int close1, int close2)
 {
     pid_t p = fork();
     if (p < 0)
@@ -140,6 +148,8 @@ static pid_t spawn(char **argv, int in, int out, int close1, int close2)
         if (in >= 0 && dup2(in, STDIN_FILENO) < 0)
             _exit(127);
         if (out >= 0 && dup2(out, STDOUT_FILENO) < 0)
+            _exit(127);
+        if (errfd >= 0 && errfd != STDERR_FILENO && dup2(errfd, STDERR_FILENO) < 0)
             _exit(127);
         if (close1 >= 0)
             close(close1);
@@ -151,6 +161,11 @@ static pid_t spawn(char **argv, int in, int out, int close1, int close2)
         _exit(127);
     }
     return p;
+}
+
+static pid_t spawn(char **argv, int in, int out, int close1, int close2)
+{
+    return spawn_err(argv, in, out, -1, close1, close2);
 }
 
 static int wait_for(pid_t p, const char *what)
@@ -170,13 +185,16 @@ struct rrev {
     int complete;
 };
 
-/* The other side's revisions (ids of complete ones). */
+static char **parse_answer(char *buf, size_t len, size_t *np);
+
+/* The other side's revisions (ids of complete ones), asked on their own
+ * (a revisions query). */
 static char **query(size_t *np)
 {
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
         bk_die_errno("cannot make a pipe");
-    struct rcmd a = remote_argv("revisions", "--json", NULL);
+    struct rcmd a = remote_argv("revisions", "--json", NULL, NULL);
     pid_t p = spawn(a.argv, -1, pfd[1], pfd[0], -1);
     rcmd_free(&a);
     close(pfd[1]);
@@ -202,6 +220,13 @@ static char **query(size_t *np)
     int rc = wait_for(p, "revisions query");
     if (rc != 0)
         bk_die("cannot ask %s which revisions it holds (exit status %d)", target, rc);
+    return parse_answer(buf, len, np);
+}
+
+/* The ids of the complete revisions in an answer to the revisions query
+ * (buf is freed). */
+static char **parse_answer(char *buf, size_t len, size_t *np)
+{
     json_error_t je;
     json_t *o = json_loadb(buf, len, 0, &je);
     free(buf);
@@ -231,6 +256,14 @@ static int holds(char **ids, size_t n, const char *id)
     return 0;
 }
 
+/* The origin a receive records in a config it creates: HOST:JOBDIR. */
+static char *origin_text(void)
+{
+    char host_name[256] = "";
+    gethostname(host_name, sizeof host_name - 1);
+    return bk_asprintf("%s:%s", host_name, jobdir);
+}
+
 /* backy-send -b JOB -r ID [--base B] | receive on the other side */
 static void push_one(const char *id, const char *base)
 {
@@ -255,10 +288,8 @@ static void push_one(const char *id, const char *base)
         sargv[n++] = (char *)base;
     }
     sargv[n] = NULL;
-    char host_name[256] = "";
-    gethostname(host_name, sizeof host_name - 1);
-    char *origin = bk_asprintf("%s:%s", host_name, jobdir);
-    struct rcmd rcmd = remote_argv("receive", "--origin", origin);
+    char *origin = origin_text();
+    struct rcmd rcmd = remote_argv("receive", "--origin", origin, NULL);
     log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
              target);
     pid_t ps = spawn(sargv, -1, pfd[1], pfd[0], -1);
@@ -274,6 +305,129 @@ static void push_one(const char *id, const char *base)
         bk_die("push of revision %s to %s failed (send exit status %d, receive exit status %d)",
                id, target, rs, rr);
     free(origin);
+}
+
+/* A receive session: one receive on the other side (one ssh connection)
+ * answers the revisions query, then takes every stream, one after the
+ * other, until the end of its input. */
+static pid_t ses_pid = -1;
+static int ses_in = -1, ses_out = -1;
+static const char *ses_last;   /* the last revision sent into it */
+
+/* Start the session and read its answer: the ids of the other side's
+ * complete revisions, or NULL when it gave no answer (an older backy, or
+ * a forced command that does not know sessions, there); *rc is then the
+ * exit status. Dies when ssh cannot connect (255) or the answer is bad. */
+static char **session_start(size_t *np, int *rc)
+{
+    int in[2], out[2];
+    if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
+        bk_die_errno("cannot make a pipe");
+    char *origin = origin_text();
+    struct rcmd a = remote_argv("receive", "--origin", origin, "--session");
+    /* the receive's log lines (its stderr, from over there, too) go where
+     * ours go */
+    ses_pid = spawn_err(a.argv, in[0], out[1], log_is_stdio() ? -1 : log_fd(), in[1], out[0]);
+    rcmd_free(&a);
+    free(origin);
+    close(in[0]);
+    close(out[1]);
+    ses_in = in[1];
+    ses_out = out[0];
+    /* one line; nothing else comes on this pipe */
+    size_t cap = 65536, len = 0;
+    char *buf = bk_malloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= 64u << 20)
+                bk_die("answer of %s to the revisions query is too large", target);
+            cap *= 2;
+            buf = bk_realloc(buf, cap);
+        }
+        ssize_t k = read(ses_out, buf + len, cap - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            bk_die_errno("cannot read the answer of %s", target);
+        if (k == 0)
+            break;
+        len += (size_t)k;
+        if (memchr(buf + len - (size_t)k, '\n', (size_t)k))
+            break;
+    }
+    if (len == 0) {
+        free(buf);
+        close(ses_in);
+        close(ses_out);
+        ses_in = ses_out = -1;
+        *rc = wait_for(ses_pid, "receive");
+        ses_pid = -1;
+        if (*rc == 255 || !ssh_argv)
+            bk_die("cannot ask %s which revisions it holds (exit status %d)", target, *rc);
+        return NULL;
+    }
+    if (buf[len - 1] != '\n')
+        bk_die("answer of %s to the revisions query is cut short", target);
+    return parse_answer(buf, len, np);
+}
+
+/* backy-send -b JOB -r ID [--base B] into the session */
+static void session_send(const char *id, const char *base)
+{
+    char *sargv[12];
+    size_t n = 0;
+    sargv[n++] = bk_asprintf("%s/backy-send", tooldir);
+    sargv[n++] = "-b";
+    sargv[n++] = jobdir;
+    if (verbose_flag)
+        sargv[n++] = (char *)verbose_flag;
+    if (logfile) {
+        sargv[n++] = "-l";
+        sargv[n++] = (char *)logfile;
+    }
+    sargv[n++] = "-r";
+    sargv[n++] = (char *)id;
+    if (base) {
+        sargv[n++] = "--base";
+        sargv[n++] = (char *)base;
+    }
+    sargv[n] = NULL;
+    log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
+             target);
+    pid_t ps = spawn(sargv, -1, ses_in, -1, -1);
+    free(sargv[0]);
+    int rs = wait_for(ps, "backy-send");
+    if (rs != 0) {
+        /* the receive sees its stream end early and removes the revision */
+        close(ses_in);
+        ses_in = -1;
+        int rr = wait_for(ses_pid, "receive");
+        ses_pid = -1;
+        bk_die("push of revision %s to %s failed (send exit status %d, receive exit status %d)",
+               id, target, rs, rr);
+    }
+    ses_last = id;
+}
+
+/* End of input for the session; its receive must end well. */
+static void session_end(void)
+{
+    close(ses_in);
+    ses_in = -1;
+    char b[4096];
+    ssize_t k;
+    while ((k = read(ses_out, b, sizeof b)) > 0 || (k < 0 && errno == EINTR))
+        ;
+    close(ses_out);
+    ses_out = -1;
+    int rr = wait_for(ses_pid, "receive");
+    ses_pid = -1;
+    if (rr != 0) {
+        if (ses_last)
+            bk_die("push of revision %s to %s failed (send exit status 0, receive exit status %d)",
+                   ses_last, target, rr);
+        bk_die("receive session on %s failed (exit status %d)", target, rr);
+    }
 }
 
 /* Stop the shared connection (ssh -O exit) and remove its directory. */
@@ -319,6 +473,37 @@ static void stop_mux(void)
     mux_dir = NULL;
 }
 
+/* For separate queries and receives (an other side without sessions):
+ * one ssh connection for all of them. The first session becomes the
+ * master, later ones ride on it (an idle master ends itself after 60 s,
+ * should we die without stopping it); options in BACKY_SSH come first and
+ * so win. */
+static void start_mux(void)
+{
+    char tmpl[] = "/tmp/backy-push.XXXXXX";
+    const char *td = getenv("TMPDIR");
+    char *t = bk_asprintf("%s/backy-push.XXXXXX", td && *td == '/' ? td : "/tmp");
+    if (strlen(t) > 80) {
+        free(t);
+        t = bk_strdup(tmpl);
+    }
+    if (mkdtemp(t)) {
+        mux_dir = t;
+        ssh_argv = bk_realloc(ssh_argv, (ssh_argc + 8) * sizeof *ssh_argv);
+        ssh_argv[ssh_argc++] = "-o";
+        ssh_argv[ssh_argc++] = bk_asprintf("ControlPath=%s/ssh", mux_dir);
+        ssh_argv[ssh_argc++] = "-o";
+        ssh_argv[ssh_argc++] = "ControlMaster=auto";
+        ssh_argv[ssh_argc++] = "-o";
+        ssh_argv[ssh_argc++] = "ControlPersist=60";
+    } else {
+        log_warn("cannot make a directory for a shared ssh connection: %s: %s", t,
+                 strerror(errno));
+        free(t);
+    }
+    atexit(stop_mux);
+}
+
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
@@ -354,32 +539,6 @@ int main(int argc, char **argv)
             ssh_argv[ssh_argc++] = t;
         if (!ssh_argc)
             bk_die("BACKY_SSH is empty");
-        /* one ssh connection for the query and every receive: the first
-         * session becomes the master, later ones ride on it (an idle
-         * master ends itself after 60 s, should we die without stopping
-         * it); options in BACKY_SSH come first and so win */
-        char tmpl[] = "/tmp/backy-push.XXXXXX";
-        const char *td = getenv("TMPDIR");
-        char *t = bk_asprintf("%s/backy-push.XXXXXX", td && *td == '/' ? td : "/tmp");
-        if (strlen(t) > 80) {
-            free(t);
-            t = bk_strdup(tmpl);
-        }
-        if (mkdtemp(t)) {
-            mux_dir = t;
-            ssh_argv = bk_realloc(ssh_argv, (ssh_argc + 8) * sizeof *ssh_argv);
-            ssh_argv[ssh_argc++] = "-o";
-            ssh_argv[ssh_argc++] = bk_asprintf("ControlPath=%s/ssh", mux_dir);
-            ssh_argv[ssh_argc++] = "-o";
-            ssh_argv[ssh_argc++] = "ControlMaster=auto";
-            ssh_argv[ssh_argc++] = "-o";
-            ssh_argv[ssh_argc++] = "ControlPersist=60";
-        } else {
-            log_warn("cannot make a directory for a shared ssh connection: %s: %s", t,
-                     strerror(errno));
-            free(t);
-        }
-        atexit(stop_mux);
     } else {
         char *abs = bk_abspath(target);
         if (!abs)
@@ -404,8 +563,27 @@ int main(int argc, char **argv)
 
     sandbox_enter(&policy);
 
+    /* One receive session answers the query and takes every stream; where
+     * nothing could be sent (no complete revision here), only the query,
+     * which creates nothing over there. */
+    int sendable = 0;
+    for (size_t i = 0; i < st.n; i++)
+        if (st.revs[i].complete && !rev_quarantined(&st.revs[i]))
+            sendable = 1;
     size_t nr;
-    char **rids = query(&nr);
+    char **rids = NULL;
+    if (sendable) {
+        int rc = 0;
+        rids = session_start(&nr, &rc);
+        if (!rids) {
+            log_warn("%s did not answer a receive session (exit status %d; an older backy or "
+                     "forced command there?): asking and receiving separately",
+                     target, rc);
+            start_mux();
+        }
+    }
+    if (!rids)
+        rids = query(&nr);
     /* local complete revisions, oldest first (store order) */
     const struct bk_rev *common = NULL;
     for (size_t i = 0; i < st.n; i++)
@@ -434,13 +612,18 @@ int main(int argc, char **argv)
                 base = &st.revs[k];
         if (!base)
             base = common;
-        push_one(r->id, base ? base->id : NULL);
+        if (ses_pid > 0)
+            session_send(r->id, base ? base->id : NULL);
+        else
+            push_one(r->id, base ? base->id : NULL);
         rids = bk_realloc(rids, (nr + 2) * sizeof *rids);
         rids[nr++] = bk_strdup(r->id);
         if (!common || !older)
             common = r;
         sent++;
     }
+    if (ses_pid > 0)
+        session_end();
     if (sent)
         log_info("pushed %zu revision%s to %s", sent, sent == 1 ? "" : "s", target);
     else
