@@ -107,6 +107,7 @@ teardown() {
     echo "command=\"$BACKY_ROOT/sh/backy-receive-only $b/base $BACKY_BIN/backy\",restrict $(cat "$S/clientkey.pub")" >"$S/authorized_keys"
     run backy -b "$a/job" push "127.0.0.1:$b/base/vm1"
     assert_success
+    assert_output_not_contains "did not answer a receive session"
     assert_same_revs "$a/job" "$b/base/vm1" "$r1"
     # the same again: only the query
     run backy -b "$a/job" push "127.0.0.1:$b/base/vm1"
@@ -128,4 +129,78 @@ teardown() {
     assert_failure
     assert_output_contains "action not allowed: restore"
     assert_file_missing "$T/owned"
+}
+
+# count_ssh: BACKY_SSH becomes a wrapper that counts its runs in $T/ssh.count
+count_ssh() {
+    cat >"$T/ssh-count" <<EOW
+#!/bin/sh
+echo "\$*" >>"$T/ssh.count"
+exec $BACKY_SSH "\$@"
+EOW
+    chmod +x "$T/ssh-count"
+    export BACKY_SSH="$T/ssh-count"
+}
+
+@test "a push makes exactly one ssh connection: one receive session answers the query and takes every revision" {
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 16M
+    r1=$(last_rev "$a/job")
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r2=$(last_rev "$a/job")
+    count_ssh
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_output_contains "sending revision $r2 against $r1"
+    assert_output_not_contains "did not answer a receive session"
+    assert_same_revs "$a/job" "$b/job" "$r1" "$r2"
+    assert_equal "$(wc -l <"$T/ssh.count")" 1
+    grep -q "receive '--origin' '.*' '--session'\$" "$T/ssh.count"
+    # nothing to send: still one connection, nothing changes over there
+    before=$(dir_sums "$b/job")
+    rm "$T/ssh.count"
+    run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_output_contains "nothing to send"
+    assert_equal "$(wc -l <"$T/ssh.count")" 1
+    assert_equal "$(dir_sums "$b/job")" "$before"
+    # no shared-connection directory was made
+    rm "$T/ssh.count"
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    TMPDIR=$T run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_equal "$(wc -l <"$T/ssh.count")" 1
+    [ -z "$(ls -d "$T"/backy-push.* 2>/dev/null)" ]
+}
+
+@test "an other side without receive sessions (a forced command that refuses them): push asks and receives separately over one shared connection" {
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 8M
+    r1=$(last_rev "$a/job")
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r2=$(last_rev "$a/job")
+    cat >"$T/nosession" <<'EOS'
+#!/bin/sh
+case "$SSH_ORIGINAL_COMMAND" in
+*--session*) echo "backy-receive: unrecognized option '--session'" >&2; exit 1 ;;
+esac
+exec sh -c "$SSH_ORIGINAL_COMMAND"
+EOS
+    chmod +x "$T/nosession"
+    echo "command=\"$T/nosession\",restrict $(cat "$S/clientkey.pub")" >"$S/authorized_keys"
+    count_ssh
+    TMPDIR=$T run backy -b "$a/job" push "127.0.0.1:$b/job"
+    assert_success
+    assert_output_contains "did not answer a receive session (exit status 1"
+    assert_output_contains "sending revision $r2 against $r1"
+    assert_same_revs "$a/job" "$b/job" "$r1" "$r2"
+    # the session, the query, a receive per revision, ssh -O exit
+    assert_equal "$(grep -c -- "--session" "$T/ssh.count")" 1
+    assert_equal "$(grep -c "revisions '--json'" "$T/ssh.count")" 1
+    assert_equal "$(grep -c "receive '--origin' '[^']*'\$" "$T/ssh.count")" 2
+    grep -q -- "-O exit" "$T/ssh.count"
+    [ -z "$(ls -d "$T"/backy-push.* 2>/dev/null)" ]
+    ! pgrep -f "ControlPath=$T/backy-push" >/dev/null
 }

@@ -317,3 +317,48 @@ load lib/replication
     assert_same_revs "$a/job" "$b/job" "$r1"
     assert_file_missing "$b/job/$r2"
 }
+
+@test "receive --session: the answer first, then several streams one after the other; a stream cut short in a session is removed, the ones before it stay" {
+    require_root_or_skip
+    a=$(mk_btrfs a 256M)
+    b=$(mk_btrfs b 256M)
+    src_job "$a/job" "$T/src" 8M
+    r1=$(last_rev "$a/job")
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r2=$(last_rev "$a/job")
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r3=$(last_rev "$a/job")
+    "$BACKY_BIN/backy" -b "$a/job" send -r "$r1" >"$T/s1" 2>/dev/null
+    "$BACKY_BIN/backy" -b "$a/job" send -r "$r2" --base "$r1" >"$T/s2" 2>/dev/null
+    "$BACKY_BIN/backy" -b "$a/job" send -r "$r3" --base "$r2" >"$T/s3" 2>/dev/null
+    # two streams in one session: stdout holds nothing but the answer line
+    cat "$T/s1" "$T/s2" | "$BACKY_BIN/backy" -b "$b/job" receive --origin src:job --session >"$T/answer" 2>"$T/log"
+    assert_equal "$(wc -l <"$T/answer")" 1
+    assert_equal "$(jq -c '[.format, .session, .exists, .revisions]' "$T/answer")" '[1,1,false,[]]'
+    grep -q "received revision $r1" "$T/log"
+    grep -q "received revision $r2 into $b/job against $r1" "$T/log"
+    assert_same_revs "$a/job" "$b/job" "$r1" "$r2"
+    # the answer lists what is there, as revisions --json does
+    "$BACKY_BIN/backy" -b "$b/job" receive --session </dev/null >"$T/answer2" 2>/dev/null
+    assert_equal "$(jq -c '.revisions' "$T/answer2")" "$(backy -b "$b/job" revisions --json | jq -c '.revisions')"
+    assert_equal "$(jq -r '.exists' "$T/answer2")" true
+    # a stream already there, then one cut short: the first is a no-op,
+    # the second is refused and removed, nothing else changes
+    before=$(dir_sums "$b/job")
+    size=$(stat -c %s "$T/s3")
+    run sh -c "{ cat '$T/s2'; head -c $((size / 2)) '$T/s3'; } | '$BACKY_BIN/backy' -b '$b/job' receive --session"
+    assert_failure
+    assert_output_contains "revision $r2 is already in $b/job"
+    assert_output_contains "backy-receive: error: stream refused: stream truncated"
+    assert_output_contains "revision $r3 removed"
+    assert_equal "$(dir_sums "$b/job")" "$before"
+    # the whole of it afterwards
+    run sh -c "cat '$T/s3' | '$BACKY_BIN/backy' -b '$b/job' receive --session"
+    assert_success
+    assert_same_revs "$a/job" "$b/job" "$r1" "$r2" "$r3"
+    # bytes after a stream's END that are no stream: refused by name
+    run sh -c "{ cat '$T/s1'; printf 'garbage-garbage!'; } | '$BACKY_BIN/backy' -b '$b/job' receive --session"
+    assert_failure
+    assert_output_contains "not a backy replication stream"
+    assert_equal "$(complete_ids "$b/job" | wc -l)" 3
+}
