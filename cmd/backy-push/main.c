@@ -362,7 +362,9 @@ static char **session_start(size_t *np, int *rc)
         ses_in = ses_out = -1;
         *rc = wait_for(ses_pid, "receive");
         ses_pid = -1;
-        if (*rc == 255 || !ssh_argv)
+        /* 255: ssh could not connect; 127: no such program over there
+         * (the query would fail the same way) */
+        if (*rc == 255 || *rc == 127 || !ssh_argv)
             bk_die("cannot ask %s which revisions it holds (exit status %d)", target, *rc);
         return NULL;
     }
