@@ -169,4 +169,7 @@ for p in ("push_pipe", "push_ssh"):
     row("%s / backup" % p, med(p), "s", r, "<= 1.5", r <= 1.5)
 r = med("rsync") / med("push_ssh")
 row("rsync --inplace over ssh / push_ssh (speed-up)", med("rsync"), "s", r, ">= 10", r >= 10)
+print("each run: push_ssh %s s; rsync %s s; speed-up %s" % (
+    " ".join("%.3f" % v for v in vals["push_ssh"]), " ".join("%.3f" % v for v in vals["rsync"]),
+    " ".join("%.1fx" % (b / a) for a, b in zip(vals["push_ssh"], vals["rsync"]))))
 EOP
