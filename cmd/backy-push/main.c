@@ -185,7 +185,7 @@ struct rrev {
     int complete;
 };
 
-static char **parse_answer(char *buf, size_t len, size_t *np);
+static char **parse_answer(char *buf, size_t len, int session, size_t *np);
 
 /* The other side's revisions (ids of complete ones), asked on their own
  * (a revisions query). */
@@ -220,12 +220,12 @@ static char **query(size_t *np)
     int rc = wait_for(p, "revisions query");
     if (rc != 0)
         bk_die("cannot ask %s which revisions it holds (exit status %d)", target, rc);
-    return parse_answer(buf, len, np);
+    return parse_answer(buf, len, 0, np);
 }
 
 /* The ids of the complete revisions in an answer to the revisions query
- * (buf is freed). */
-static char **parse_answer(char *buf, size_t len, size_t *np)
+ * (buf is freed); session: it must be a receive session's ("session": 1). */
+static char **parse_answer(char *buf, size_t len, int session, size_t *np)
 {
     json_error_t je;
     json_t *o = json_loadb(buf, len, 0, &je);
@@ -235,6 +235,10 @@ static char **parse_answer(char *buf, size_t len, size_t *np)
     json_t *fmt = json_object_get(o, "format"), *list = json_object_get(o, "revisions");
     if (!json_is_integer(fmt) || json_integer_value(fmt) != 1 || !json_is_array(list))
         bk_die("answer of %s to the revisions query: unknown format", target);
+    json_t *sv = json_object_get(o, "session");
+    if (session && (!json_is_integer(sv) || json_integer_value(sv) != 1))
+        bk_die("answer of %s to the revisions query: not a receive session (\"session\": 1 missing)",
+               target);
     size_t n = json_array_size(list), k = 0;
     char **ids = bk_calloc(n + 1, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
@@ -370,7 +374,7 @@ static char **session_start(size_t *np, int *rc)
     }
     if (buf[len - 1] != '\n')
         bk_die("answer of %s to the revisions query is cut short", target);
-    return parse_answer(buf, len, np);
+    return parse_answer(buf, len, 1, np);
 }
 
 /* backy-send -b JOB -r ID [--base B] into the session */
