@@ -233,6 +233,9 @@ static char **parse_answer(char *buf, size_t len, int session, size_t *np)
     if (!o)
         bk_die("answer of %s to the revisions query is not JSON: %s", target, je.text);
     json_t *fmt = json_object_get(o, "format"), *list = json_object_get(o, "revisions");
+    const char *refused = json_string_value(json_object_get(o, "error"));
+    if (session && refused && json_is_integer(fmt) && json_integer_value(fmt) == 1)
+        bk_die("%s refused the push: %s", target, refused);
     if (!json_is_integer(fmt) || json_integer_value(fmt) != 1 || !json_is_array(list))
         bk_die("answer of %s to the revisions query: unknown format", target);
     json_t *sv = json_object_get(o, "session");

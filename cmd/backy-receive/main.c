@@ -12,10 +12,12 @@
  * last/last.rev. A failure or signal removes the incomplete revision; a
  * SIGKILL leaves it incomplete for the next run to remove.
  *
- * --session (what backy push runs): after the lock and the sandbox, the
- * answer to the revisions query goes to stdout as one line of JSON (the
- * log to stderr), then streams are received as above, one after the
- * other, each complete before the next begins, until the end of input. */
+ * --session (what backy push runs): after the sandbox, the answer to the
+ * revisions query goes to stdout as one line of JSON (the log to stderr),
+ * then streams are received as above, one after the other, each complete
+ * before the next begins, until the end of input; the lock is taken when
+ * the first stream arrives. A non-empty directory without a config is
+ * refused, with the reason as the answer. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +122,63 @@ BK_NORETURN BK_PRINTF(1, 2) static void give_up(const char *fmt, ...)
     bk_die("%s", msg);
 }
 
+
+/* A directory with nothing in it (a push target made ahead). */
+static int dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    const struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            empty = 0;
+    closedir(d);
+    return empty;
+}
+
+static int session_mode;
+
+/* Refuse before anything is done; a session also answers with the reason
+ * ({"format": 1, "session": 1, "error": TEXT}), so that push names it
+ * instead of taking the silence for a side without sessions. */
+BK_NORETURN BK_PRINTF(1, 2) static void refuse(const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (session_mode) {
+        json_t *o = bk_json_doc();
+        json_object_set_new(o, "session", json_integer(1));
+        json_object_set_new(o, "error", bk_json_str(msg));
+        char *line = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (line) {
+            size_t ll = strlen(line);
+            line[ll] = '\n';
+            (void)bk_write_all(STDOUT_FILENO, line, ll + 1);
+            free(line);
+        }
+    }
+    bk_die("%s", msg);
+}
+
+/* The job lock, once. */
+static void lock_job(int dirfd, const char *dir)
+{
+    static int locked;
+    if (locked)
+        return;
+    if (job_lock(dirfd) < 0) {
+        if (errno == EWOULDBLOCK)
+            bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
+        bk_die_errno("cannot lock job configuration: %s/config", dir);
+    }
+    locked = 1;
+}
 
 /* Create the job directory (and missing parents) and its config. */
 static int open_jobdir(const char *dir, const char *origin)
@@ -396,16 +455,23 @@ int main(int argc, char **argv)
     bk_cli_log(&cli, session);
     char *dir = bk_cli_jobdir(&cli);
     job_dir = dir;
+    session_mode = session;
     struct stat dsb;
     int existed = stat(dir, &dsb) == 0;
+    /* a session answers as the query does: a directory that holds other
+     * things but no config is not a job, and none is made of it */
+    char *cfg = bk_asprintf("%s/config", dir);
+    if (session && existed && lstat(cfg, &dsb) < 0 && errno == ENOENT && !dir_empty(dir))
+        refuse("not a job directory: %s: it has no config (create one with 'backy init')", dir);
+    free(cfg);
     int dirfd = open_jobdir(dir, origin);
     job_dirfd = dirfd;
 
-    if (job_lock(dirfd) < 0) {
-        if (errno == EWOULDBLOCK)
-            bk_die("job is busy (a backup or receive holds its lock): %s/config", dir);
-        bk_die_errno("cannot lock job configuration: %s/config", dir);
-    }
+    /* a session takes the lock when its first stream arrives: the answer,
+     * like the query, needs none, so a push with nothing to send does not
+     * wait for (or fail on) a busy job */
+    if (!session)
+        lock_job(dirfd, dir);
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
@@ -451,6 +517,7 @@ int main(int argc, char **argv)
         if (k == 0)
             break;
         pushed_back = c;
+        lock_job(dirfd, dir);
         receive_one(dirfd, dir, 1);
     }
     free(dir);
