@@ -361,4 +361,31 @@ load lib/replication
     assert_failure
     assert_output_contains "not a backy replication stream"
     assert_equal "$(complete_ids "$b/job" | wc -l)" 3
+    # the lock is taken when the first stream arrives: answering needs none
+    flock "$b/job/config" sleep 60 &
+    track_pid $!
+    sleep 0.2
+    run sh -c "'$BACKY_BIN/backy' -b '$b/job' receive --session </dev/null"
+    assert_success
+    run backy -b "$a/job" push "$b/job"
+    assert_success
+    assert_output_contains "nothing to send"
+    another_rev "$a/job" "$T/src" daily >/dev/null
+    r4=$(last_rev "$a/job")
+    run backy -b "$a/job" push "$b/job"
+    assert_failure
+    assert_output_contains "job is busy"
+    assert_output_contains "push of revision $r4 to $b/job failed"
+    assert_file_missing "$b/job/$r4.rev"
+    # a directory that holds other things but no config is no job: the
+    # session answers with the reason, push names it, nothing is made there
+    mkdir "$T/notajob"
+    touch "$T/notajob/stray"
+    run sh -c "'$BACKY_BIN/backy' -b '$T/notajob' receive --session </dev/null 2>/dev/null"
+    assert_failure
+    assert_equal "$(jq -r '.error' <<<"$output")" "not a job directory: $T/notajob: it has no config (create one with 'backy init')"
+    run backy -b "$a/job" push "$T/notajob"
+    assert_failure
+    assert_output_contains "backy-push: error: $T/notajob refused the push: not a job directory: $T/notajob"
+    assert_equal "$(ls "$T/notajob")" stray
 }
