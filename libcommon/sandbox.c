@@ -109,7 +109,7 @@ static const char *const rdonly_calls[] = {
 static const char *const write_calls[] = {
     "creat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
     "mkdir", "mkdirat", "rmdir", "symlink", "symlinkat", "link", "linkat",
-    "fchmod", "fchown", "umask",
+    "fchown", "umask",
     NULL,
 };
 
@@ -254,6 +254,9 @@ static const struct arg_row arg_rows[] = {
     ROW_ANY(SB_PROT_EXEC, 0, "mmap2"),
     ROW_ANY(SB_PROT_EXEC, 0, "mprotect"),
     ROW_ANY(SB_PROT_EXEC, 0, "pkey_mprotect"),
+    /* no tool makes a setuid, setgid or sticky file: a compromised one
+     * that can read a root-owned binary cannot make it a setuid backdoor */
+    ROW_MASK(SB_WRITE, 0, "fchmod", 1, 07000, 0, "without setuid, setgid or sticky bits"),
     ROW_MASK(SB_BASE, SB_PROT_EXEC, "mmap", 2, PROT_EXEC, 0, "without PROT_EXEC"),
     ROW_MASK(SB_BASE, SB_PROT_EXEC, "mmap2", 2, PROT_EXEC, 0, "without PROT_EXEC"),
     ROW_MASK(SB_BASE, SB_PROT_EXEC, "mprotect", 2, PROT_EXEC, 0, "without PROT_EXEC"),
@@ -760,6 +763,8 @@ static uint64_t ll_access(unsigned a)
         r |= LL_FS_REMOVE_FILE;
     if (a & SB_FS_MAKE_SOCK)
         r |= LL_FS_MAKE_SOCK;
+    if (a & SB_FS_RMDIR)
+        r |= LL_FS_REMOVE_DIR;
     if (a & SB_FS_EXEC)
         r |= LL_FS_EXECUTE;
     if (a & SB_FS_IOCTL)
@@ -890,6 +895,7 @@ static void print_access(FILE *f, unsigned a)
         { SB_FS_READ, "read" }, { SB_FS_READ_FILE, "read-files" }, { SB_FS_WRITE, "write" },
         { SB_FS_CREATE, "create-remove" }, { SB_FS_MAKE_FILE, "create-files" },
         { SB_FS_REMOVE, "remove-files" }, { SB_FS_MAKE_SOCK, "create-sockets" },
+        { SB_FS_RMDIR, "remove-dirs" },
         { SB_FS_EXEC, "execute" }, { SB_FS_IOCTL, "ioctl-dev" },
         { SB_FS_OPTIONAL, "optional" },
     };

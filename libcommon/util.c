@@ -559,3 +559,41 @@ int bk_fchmodat(int dirfd, const char *name, mode_t mode)
     errno = e;
     return r;
 }
+
+char *bk_find_program(const char *name)
+{
+    if (strchr(name, '/'))
+        return bk_strdup(name);
+    const char *path = getenv("PATH");
+    char *dirs = bk_strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *found = NULL, *save = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *f = bk_asprintf("%s/%s", *d ? d : ".", name);
+        if (access(f, X_OK) == 0)
+            found = f;
+        else
+            free(f);
+    }
+    free(dirs);
+    return found;
+}
+
+char *bk_script_interpreter(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return NULL;
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 3 || buf[0] != '#' || buf[1] != '!')
+        return NULL;
+    buf[n] = '\0';
+    char *p = buf + 2;
+    p += strspn(p, " \t");
+    size_t len = strcspn(p, " \t\r\n");
+    if (!len || p[0] != '/')
+        return NULL;
+    p[len] = '\0';
+    return bk_strdup(p);
+}

@@ -523,7 +523,10 @@ $T/outside/rootbin changed its mode"
     local errs=""
     expect_fs backy-backup fs-create "$T/job/probe-file" ok
     expect_fs backy-backup fs-write "$T/job/probe-file" ok
-    expect_fs backy-backup fs-fchmod "$T/job/probe-file" ok
+    # the probe's mode is 04755: a setuid bit kills even in its own
+    # directory (the filter allows fchmod only without setuid, setgid and
+    # sticky bits; backups chmod their images 0440 in every workflow test)
+    expect_fs backy-backup fs-fchmod "$T/job/probe-file" killed
     expect_fs backy-backup fs-unlink "$T/job/probe-file" ok
     expect_fs backy-backup fs-mkdir "$T/job/probe-dir" ok
     expect_fs backy-backup fs-read "$T/job/config" ok
@@ -647,10 +650,27 @@ launcher: declares no Landlock rules"
     check_missing
 }
 
+@test "sandbox: backy-push writes only its local target (made before the sandbox) and cannot create, unlink or chmod outside" {
+    require_root_or_skip
+    outside_area
+    local errs=""
+    expect_fs backy-push fs-create "$T/pushjob/probe-file" ok
+    expect_fs backy-push fs-unlink "$T/pushjob/probe-file" ok
+    expect_fs backy-push fs-create "$T/outside/new" EACCES
+    expect_fs backy-push fs-unlink "$T/outside/file" EACCES
+    # push reads everything (ssh reads its configuration, keys and NSS
+    # files), so it can open a root binary: the filter kills a setuid chmod
+    expect_fs backy-push fs-fchmod "$T/outside/rootbin" killed
+    expect_fs backy-push fs-create "$T/job/probe-file" EACCES
+    [ "$(stat -c %a "$T/outside/rootbin")" = 755 ] || errs="$errs
+$T/outside/rootbin changed its mode"
+    [ -z "$errs" ] || { echo "$errs" >&2; return 1; }
+}
+
 # BACKY_POLICY_UPDATE=1 rewrites the listings instead of comparing.
 @test "sandbox: each tool's effective policy is the one committed in tests/fixtures/policy/" {
     local t name errs="" dir=$BACKY_ROOT/tests/fixtures/policy
-    for t in $(tool_list) launcher; do
+    for t in $(tool_list) backy-push launcher; do
         name=$t
         if [ "$t" = launcher ]; then
             policy_listing backy-sched backy-sched-launcher >"$T/$t.policy"

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,7 +48,7 @@ static const char usage[] =
  * allows what they need to start, ssh to connect (and listen on the socket
  * of its shared connection) and receive to write. */
 static const int push_extra[] = {__NR_listen, -1};   /* ssh's shared connection */
-static const struct sb_policy policy = {
+static struct sb_policy policy = {
     .name = "backy-push",
     .groups = SB_BASE | SB_WRITE | SB_PROC | SB_POLL | SB_NET_CLIENT | SB_NET_SERVE | SB_THREADS,
     .extra = push_extra,
@@ -56,6 +57,7 @@ static const struct sb_policy policy = {
 static char **ssh_argv;   /* BACKY_SSH split, NULL when local */
 static size_t ssh_argc;
 static char *mux_dir;     /* private directory of the shared connection's socket */
+static int mux_started;   /* ssh was told to use it */
 static char *ssh_copy;    /* BACKY_SSH, split in place into ssh_argv */
 static const char *host, *tdir, *target;
 static char *tooldir, *jobdir;
@@ -444,6 +446,8 @@ static void stop_mux(void)
 {
     if (!mux_dir)
         return;
+    if (!mux_started)
+        goto remove;
     char **a = bk_calloc(ssh_argc + 6, sizeof *a);
     size_t n = 0;
     for (size_t i = 0; i < ssh_argc; i++)
@@ -468,6 +472,8 @@ static void stop_mux(void)
             ;
     if (devnull >= 0)
         close(devnull);
+    free(a);
+remove:;
     /* the socket, and the temporary name of one a killed ssh left */
     DIR *d = opendir(mux_dir);
     struct dirent *de;
@@ -477,7 +483,6 @@ static void stop_mux(void)
     if (d)
         closedir(d);
     rmdir(mux_dir);
-    free(a);
     free(mux_dir);
     mux_dir = NULL;
 }
@@ -489,6 +494,22 @@ static void stop_mux(void)
  * so win. */
 static void start_mux(void)
 {
+    if (!mux_dir)
+        return;
+    mux_started = 1;
+    ssh_argv = bk_realloc(ssh_argv, (ssh_argc + 8) * sizeof *ssh_argv);
+    ssh_argv[ssh_argc++] = "-o";
+    ssh_argv[ssh_argc++] = bk_asprintf("ControlPath=%s/ssh", mux_dir);
+    ssh_argv[ssh_argc++] = "-o";
+    ssh_argv[ssh_argc++] = "ControlMaster=auto";
+    ssh_argv[ssh_argc++] = "-o";
+    ssh_argv[ssh_argc++] = "ControlPersist=60";
+}
+
+/* The directory for start_mux, made before the sandbox (whose rules name
+ * it); removed at exit whether it was used or not. Its parent: TMPDIR. */
+static char *make_mux_dir(void)
+{
     char tmpl[] = "/tmp/backy-push.XXXXXX";
     const char *td = getenv("TMPDIR");
     char *t = bk_asprintf("%s/backy-push.XXXXXX", td && *td == '/' ? td : "/tmp");
@@ -496,22 +517,19 @@ static void start_mux(void)
         free(t);
         t = bk_strdup(tmpl);
     }
-    if (mkdtemp(t)) {
-        mux_dir = t;
-        ssh_argv = bk_realloc(ssh_argv, (ssh_argc + 8) * sizeof *ssh_argv);
-        ssh_argv[ssh_argc++] = "-o";
-        ssh_argv[ssh_argc++] = bk_asprintf("ControlPath=%s/ssh", mux_dir);
-        ssh_argv[ssh_argc++] = "-o";
-        ssh_argv[ssh_argc++] = "ControlMaster=auto";
-        ssh_argv[ssh_argc++] = "-o";
-        ssh_argv[ssh_argc++] = "ControlPersist=60";
-    } else {
+    if (!mkdtemp(t)) {
         log_warn("cannot make a directory for a shared ssh connection: %s: %s", t,
                  strerror(errno));
         free(t);
+        return NULL;
     }
+    mux_dir = t;
     atexit(stop_mux);
+    char *parent = bk_strdup(t);
+    *strrchr(parent, '/') = '\0';
+    return parent;
 }
+
 
 int main(int argc, char **argv)
 {
@@ -570,8 +588,6 @@ int main(int argc, char **argv)
     if (store_open(&st, jobdir, err, sizeof err) < 0)
         bk_die("%s", err);
 
-    sandbox_enter(&policy);
-
     /* One receive session answers the query and takes every stream; where
      * nothing could be sent (no complete revision here), only the query,
      * which creates nothing over there. */
@@ -579,6 +595,63 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < st.n; i++)
         if (st.revs[i].complete && !rev_quarantined(&st.revs[i]))
             sendable = 1;
+
+    /* Landlock, inherited by backy-send, ssh and a local backy-receive
+     * (which add their own): read everything (ssh reads its configuration,
+     * keys and NSS files; the tools their job), execute the tools, the
+     * libraries and the ssh program, write only the local target (made
+     * here when there is something to send, as receive would), the
+     * directory of ssh's shared connection (and remove it: rmdir below
+     * TMPDIR), /dev/null and the log file's directory. */
+    struct sb_fs_rule fs[16];
+    size_t nfs = 0;
+    fs[nfs++] = (struct sb_fs_rule){ "/", -1, SB_FS_READ };
+    fs[nfs++] = (struct sb_fs_rule){ tooldir, -1, SB_FS_EXEC };
+    fs[nfs++] = (struct sb_fs_rule){ "/usr/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    fs[nfs++] = (struct sb_fs_rule){ "/usr/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    char *sshprog = NULL, *interp = NULL, *plain = NULL, *muxparent = NULL, *ldir = NULL;
+    if (host) {
+        /* BACKY_SSH's program; when that is a script (a wrapper), its
+         * interpreter and the ssh in PATH too */
+        sshprog = bk_find_program(ssh_argv[0]);
+        if (sshprog) {
+            fs[nfs++] = (struct sb_fs_rule){ sshprog, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+            if ((interp = bk_script_interpreter(sshprog))) {
+                fs[nfs++] = (struct sb_fs_rule){ interp, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+                if ((plain = bk_find_program("ssh")))
+                    fs[nfs++] = (struct sb_fs_rule){ plain, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+            }
+        }
+        fs[nfs++] = (struct sb_fs_rule){ "/dev/null", -1, SB_FS_WRITE };
+        if (sendable && (muxparent = make_mux_dir())) {
+            fs[nfs++] = (struct sb_fs_rule){ mux_dir, -1, SB_FS_RW | SB_FS_MAKE_SOCK };
+            fs[nfs++] = (struct sb_fs_rule){ muxparent, -1, SB_FS_RMDIR };
+        }
+    } else if (sendable) {
+        char *p = bk_strdup(tdir);
+        for (char *s = p + 1;; s++) {
+            if (*s && *s != '/')
+                continue;
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0750) < 0 && errno != EEXIST)
+                bk_die_errno("cannot create directory: %s", p);
+            if (!c)
+                break;
+            *s = c;
+        }
+        free(p);
+        fs[nfs++] = (struct sb_fs_rule){ tdir, -1, SB_FS_RW };
+    }
+    if (logfile && (ldir = bk_abspath(logfile))) {
+        *strrchr(ldir, '/') = '\0';
+        fs[nfs++] = (struct sb_fs_rule){ *ldir ? ldir : "/", -1, SB_FS_WRITE | SB_FS_MAKE_FILE };
+    }
+    fs[nfs] = (struct sb_fs_rule){ NULL, -1, 0 };
+    policy.fs = fs;
+    sandbox_enter(&policy);
     size_t nr;
     char **rids = NULL;
     if (sendable) {

@@ -78,25 +78,6 @@ int launcher_push_allowed(const char *target)
     return 0;
 }
 
-/* An executable by name: as given when it holds a slash, else found in
- * PATH (as execvp would). Allocated; NULL when not found. */
-static char *find_program(const char *name)
-{
-    if (strchr(name, '/'))
-        return bk_strdup(name);
-    const char *path = getenv("PATH");
-    char *dirs = bk_strdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-    char *found = NULL, *save = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char *f = bk_asprintf("%s/%s", *d ? d : ".", name);
-        if (access(f, X_OK) == 0)
-            found = f;
-        else
-            free(f);
-    }
-    free(dirs);
-    return found;
-}
 
 /* Local push targets: created when missing (as backy-receive would), so
  * that a Landlock rule can name them. */
@@ -139,9 +120,13 @@ static size_t push_rules(struct sb_fs_rule *fs, size_t n, size_t max, const char
     const char *ssh = getenv("BACKY_SSH");
     char *first = bk_strdup(ssh && *ssh ? ssh : "ssh");
     first[strcspn(first, " \t")] = '\0';
-    char *progs[2] = { find_program(first), find_program("ssh") };
+    /* BACKY_SSH's program, the ssh in PATH, and when the first is a script
+     * (a wrapper) its interpreter */
+    char *progs[3] = { bk_find_program(first), bk_find_program("ssh"), NULL };
     free(first);
-    for (int i = 0; i < 2; i++)
+    if (progs[0])
+        progs[2] = bk_script_interpreter(progs[0]);
+    for (int i = 0; i < 3; i++)
         if (progs[i])
             fs[n++] = (struct sb_fs_rule){ progs[i], -1, SB_FS_EXEC | SB_FS_OPTIONAL };
     /* ssh's shared connection: a socket below TMPDIR, here a private

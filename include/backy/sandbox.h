@@ -93,6 +93,7 @@ enum sb_fs_access {
                                   instead of failing */
     SB_FS_REMOVE   = 1u << 8,  /* remove files (in a directory; nothing else) */
     SB_FS_MAKE_SOCK= 1u << 9,  /* create Unix sockets (bind to a path below) */
+    SB_FS_RMDIR    = 1u << 10, /* remove (empty) directories below; nothing else */
 };
 #define SB_FS_RW (SB_FS_READ | SB_FS_WRITE | SB_FS_CREATE)
 

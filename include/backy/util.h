@@ -112,6 +112,13 @@ int bk_parse_u64(const char *s, uint64_t *out);
 /* Absolute, normalised form of a path (no symlink resolution), malloc'd. */
 char *bk_abspath(const char *path);
 
+/* An executable by name: as given when it holds a slash, else the first
+ * found in PATH (as execvp would). Allocated; NULL when not found. */
+char *bk_find_program(const char *name);
+/* The interpreter of a "#!" script (its first word), allocated; NULL when
+ * PATH is not a script or cannot be read. */
+char *bk_script_interpreter(const char *path);
+
 /* A large I/O buffer (several MiB) on transparent huge pages, 2 MiB
  * aligned: copying from the page cache into 4 KiB pages costs about twice
  * the CPU (TLB misses), measured. NULL when out of memory; free() it. */
