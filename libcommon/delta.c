@@ -944,84 +944,80 @@ static void load_parent_sums(struct ctx *c, const char *parent_id, uint32_t want
     c->ps_valid = 1;
 }
 
-int delta_backup(int dirfd, const char *dir, const char *new_id, const char *parent_id,
-                 struct bk_source *src, const struct bk_delta_opts *opts,
-                 struct bk_delta_stats *stats, char *err, size_t errlen)
-{
-    struct bk_delta_opts defopts = {0};
-    struct bk_delta_stats dummy;
-    if (!opts)
-        opts = &defopts;
-    if (!stats)
-        stats = &dummy;
-    memset(stats, 0, sizeof(*stats));
-
-    struct ctx *c = calloc(1, sizeof(*c));
-    if (!c) {
-        snprintf(err, errlen, "cannot allocate memory: %s: %s", new_id, strerror(errno));
-        return -1;
-    }
+/* One backup: what setup takes and the pass needs, released by teardown. */
+struct backup {
+    struct ctx *c;              /* NULL when even that could not be allocated */
     struct worker wk[NTHREADS];
-    memset(wk, 0, sizeof(wk));
     pthread_t clone_th;
-    int clone_started = 0;
-    int rc = -1;
-    c->dirfd = dirfd;
-    c->src = src;
-    c->img = c->pfd = -1;
-    c->err = err;
-    c->errlen = errlen;
-    pthread_mutex_init(&c->mu, NULL);
-    snprintf(c->path, sizeof(c->path), "%s/%s", dir ? dir : ".", new_id);
-    c->size = src->size;
-    c->have_parent = parent_id && *parent_id;
-    double t0 = now_mono();
+    int clone_started;          /* the clone thread runs, or is still to be joined */
+    const char *new_id, *parent_id;
+    double t0;
+    struct bk_delta_opts defopts;
+    struct bk_delta_stats nostats;
+};
 
+/* Check the options, open the parent and its sums, create the new image. */
+static int setup_files(struct backup *b, const char *dir)
+{
+    struct ctx *c = b->c;
+    const struct bk_delta_opts *opts = c->opts;
     if (opts->block_size && (opts->block_size < 4096 || (opts->block_size & (opts->block_size - 1)))) {
         set_err(c, "invalid block size: %s: %u is not a power of two >= 4096", c->path,
                 opts->block_size);
-        goto out;
+        return -1;
     }
     if (c->have_parent) {
-        snprintf(c->ppath, sizeof(c->ppath), "%s/%s", dir ? dir : ".", parent_id);
+        snprintf(c->ppath, sizeof(c->ppath), "%s/%s", dir ? dir : ".", b->parent_id);
         struct stat sb;
-        c->pfd = bk_open_file(dirfd, parent_id, O_RDONLY | O_NOFOLLOW, BK_FT_REG, &sb);
+        c->pfd = bk_open_file(c->dirfd, b->parent_id, O_RDONLY | O_NOFOLLOW, BK_FT_REG, &sb);
         if (c->pfd < 0) {
             set_err(c, "cannot open parent image: %s: %s", c->ppath, bk_strerror(errno));
-            goto out;
+            return -1;
         }
         c->psize = (uint64_t)sb.st_size;
-        load_parent_sums(c, parent_id, opts->block_size);
+        load_parent_sums(c, b->parent_id, opts->block_size);
     }
     c->bs = opts->block_size ? opts->block_size : c->ps_valid ? c->ps.block_size : BK_SUMS_BLOCK;
-    stats->used_sums = c->ps_valid;
+    c->stats->used_sums = c->ps_valid;
 
-    c->img = openat(dirfd, new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+    c->img = openat(c->dirfd, b->new_id, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
     if (c->img < 0) {
         set_err(c, "cannot create image: %s: %s", c->path, strerror(errno));
-        goto out;
+        return -1;
     }
-    c->stats = stats;
-    c->opts = opts;
+    return 0;
+}
+
+/* Step 1: start cloning the parent (reflink, else a copy: clone_parent
+ * chooses) beside the pass; without a parent only set the size. */
+static int setup_image(struct backup *b)
+{
+    struct ctx *c = b->c;
     if (c->have_parent) {
-        clone_started = pthread_create(&clone_th, NULL, clone_work, c) == 0;
-        if (!clone_started)
+        b->clone_started = pthread_create(&b->clone_th, NULL, clone_work, c) == 0;
+        if (!b->clone_started)
             clone_work(c);
         if (atomic_load(&c->failed))
-            goto out;
+            return -1;
     } else {
         if (ftruncate(c->img, (off_t)c->size) < 0) {
             set_err(c, "cannot resize image: %s: %s", c->path, strerror(errno));
-            goto out;
+            return -1;
         }
         atomic_store(&c->clone_ready, 1);
     }
-    if (src->fd >= 0)
-        posix_fadvise(src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    if (c->src->fd >= 0)
+        posix_fadvise(c->src->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    return 0;
+}
 
+/* The new sums, the block states, the stash and the workers' buffers. */
+static int setup_buffers(struct backup *b)
+{
+    struct ctx *c = b->c;
     if (sums_init(&c->ns, c->size, c->bs) < 0) {
         set_err(c, "cannot allocate sums: %s: %s", c->path, strerror(errno));
-        goto out;
+        return -1;
     }
     c->nblocks = c->ns.nblocks;
     size_t chunk = c->bs > CHUNK_BYTES ? c->bs : CHUNK_BYTES;
@@ -1029,7 +1025,7 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
     c->nchunks = (c->nblocks + c->bpc - 1) / c->bpc;
     c->st = calloc(c->nblocks ? c->nblocks : 1, 1);
     int nomem = !c->st;
-    uint32_t stash_bytes = opts->stash_bytes ? opts->stash_bytes : STASH_BYTES;
+    uint32_t stash_bytes = c->opts->stash_bytes ? c->opts->stash_bytes : STASH_BYTES;
     if (c->have_parent && c->bs <= stash_bytes) {
         c->maxslot = stash_bytes / c->bs;
         c->maxsent = c->maxslot * 4;
@@ -1038,21 +1034,29 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
         nomem |= !c->stash || !c->sent;
     }
     for (int t = 0; t < NTHREADS; t++) {
-        wk[t].c = c;
-        wk[t].w.a = bk_big_alloc(chunk);
-        wk[t].w.b = bk_big_alloc(chunk);
-        nomem |= !wk[t].w.a || !wk[t].w.b;
+        b->wk[t].c = c;
+        b->wk[t].w.a = bk_big_alloc(chunk);
+        b->wk[t].w.b = bk_big_alloc(chunk);
+        nomem |= !b->wk[t].w.a || !b->wk[t].w.b;
     }
     if (nomem) {
         set_err(c, "cannot allocate buffers: %s: %s", c->path, strerror(ENOMEM));
-        goto out;
+        return -1;
     }
+    return 0;
+}
 
+/* Step 2: mark the blocks the source reports as changed (all of them for a
+ * full compare or a first revision); start the progress line. */
+static int setup_marks(struct backup *b)
+{
+    struct ctx *c = b->c;
+    const struct bk_delta_opts *opts = c->opts;
     int full = 0;
     struct mark_arg ma = {c};
-    if (src->ops->changed(src, &full, mark_cb, &ma, err, errlen) < 0) {
+    if (c->src->ops->changed(c->src, &full, mark_cb, &ma, c->err, c->errlen) < 0) {
         c->have_err = 1;
-        goto out;
+        return -1;
     }
     if (full || opts->force_full || !c->have_parent) {
         for (uint64_t i = 0; i < c->nblocks; i++)
@@ -1060,118 +1064,215 @@ int delta_backup(int dirfd, const char *dir, const char *new_id, const char *par
                 c->st[i] = S_READ;
     }
     log_debug("delta: %s: %" PRIu64 " blocks of %u bytes, parent %s, %s%s", c->path,
-              c->nblocks, c->bs, c->have_parent ? parent_id : "none",
+              c->nblocks, c->bs, c->have_parent ? b->parent_id : "none",
               c->ps_valid ? "comparing with parent sums" : "comparing with parent image",
               full ? ", full compare requested by the source" : "");
     if (opts->progress_label)
         progress_start(pass_bytes(c), opts->progress_label);
+    return 0;
+}
 
+/* Everything the pass needs, or -1 with the error set (teardown releases
+ * what was taken either way). */
+static int backup_setup(struct backup *b, int dirfd, const char *dir, const char *new_id,
+                        const char *parent_id, struct bk_source *src,
+                        const struct bk_delta_opts *opts, struct bk_delta_stats *stats,
+                        char *err, size_t errlen)
+{
+    memset(b, 0, sizeof(*b));
+    b->new_id = new_id;
+    b->parent_id = parent_id;
+    if (!opts)
+        opts = &b->defopts;
+    if (!stats)
+        stats = &b->nostats;
+    memset(stats, 0, sizeof(*stats));
+
+    struct ctx *c = b->c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "cannot allocate memory: %s: %s", new_id, strerror(errno));
+        return -1;
+    }
+    c->dirfd = dirfd;
+    c->src = src;
+    c->img = c->pfd = -1;
+    c->err = err;
+    c->errlen = errlen;
+    c->opts = opts;
+    c->stats = stats;
+    pthread_mutex_init(&c->mu, NULL);
+    snprintf(c->path, sizeof(c->path), "%s/%s", dir ? dir : ".", new_id);
+    c->size = src->size;
+    c->have_parent = parent_id && *parent_id;
+    b->t0 = now_mono();
+
+    if (setup_files(b, dir) < 0 || setup_image(b) < 0 || setup_buffers(b) < 0 ||
+        setup_marks(b) < 0)
+        return -1;
+    return 0;
+}
+
+/* After pass 3, with the clone done: write what the stash holds and the
+ * blocks that were deferred. */
+static int write_held(struct backup *b, uint64_t *nstash, uint64_t *ndefer)
+{
+    struct ctx *c = b->c;
+    *nstash = c->nsent;
+    *ndefer = 0;
+    if (stash_flush(c) < 0)
+        return -1;
+    start_writeback(c, 0, c->nblocks);
+    for (uint64_t i = 0; i < c->nblocks; i++)
+        *ndefer += (c->st[i] & S_DEFER) != 0;
+    c->stats->blocks_held += *nstash;
+    c->stats->blocks_reread += *ndefer;
+    if (*ndefer && run_phase(c, b->wk, chunk_deferred) < 0)
+        return -1;
+    return 0;
+}
+
+/* Passes 3 to 5 once. 0 with *mismatch set when the verification found the
+ * image or the source disagreeing with the new sums (lowest offset in
+ * *bad), or -1 with the error set. */
+static int pass_once(struct backup *b, int *mismatch, uint64_t *bad)
+{
+    struct ctx *c = b->c;
+    const struct bk_delta_opts *opts = c->opts;
+    double t1 = now_mono();
+    int prc = run_phase(c, b->wk, chunk_backup);
+    double t2 = now_mono();
+    if (b->clone_started) {
+        pthread_join(b->clone_th, NULL);
+        b->clone_started = 0;
+        log_debug("delta: clone %.3f s (beside the pass)", c->clone_secs);
+    }
+    if (prc < 0 || atomic_load(&c->failed))
+        return -1;
+    uint64_t nstash, ndefer;
+    if (write_held(b, &nstash, &ndefer) < 0)
+        return -1;
+    double t3 = now_mono();
+    if (flush_image_data(c) < 0)
+        return -1;
+    double t4 = now_mono();
+    struct fsyncer fs;
+    fsync_start(&fs, c);
+    c->rb_pos = c->rb_advised = c->rb_done = 0;
+    readback_ahead(c, 0);
+    prc = run_phase(c, b->wk, chunk_readback);
+    double t5 = now_mono();
+    *bad = 0;
+    *mismatch = 0;
+    if (prc == 0 && opts->verify == BK_VERIFY_FULL) {
+        c->have_bad = 0;
+        prc = run_phase(c, b->wk, chunk_full);
+        *mismatch = c->have_bad;
+        *bad = c->bad_off;
+    } else if (prc == 0 && opts->verify != BK_VERIFY_OFF) {
+        *mismatch = sample_unchanged(c, &b->wk[0].w, bad);
+        if (*mismatch < 0)
+            prc = -1;
+    }
+    double t6 = now_mono();
+    if (fsync_finish(&fs) < 0 || prc < 0)
+        return -1;
+    log_debug("delta: pass %.3f s, held during the clone %" PRIu64 " blocks, read again "
+              "%" PRIu64 ", written %.3f s; data to disk %.3f s, read-back %.3f s, verify "
+              "%.3f s, fsync wait %.3f s", t2 - t1, nstash, ndefer, t3 - t2, t4 - t3, t5 - t4, t6 - t5, now_mono() - t6);
+    return 0;
+}
+
+/* The pass over the blocks; when the verification finds the parent's sums
+ * or the source's change list wrong, once more comparing the whole image
+ * with the source. 0, or -1 with the error set. */
+static int backup_pass(struct backup *b)
+{
+    struct ctx *c = b->c;
     for (int attempt = 0;; attempt++) {
-        double t1 = now_mono();
-        int prc = run_phase(c, wk, chunk_backup);
-        double t2 = now_mono();
-        if (clone_started) {
-            pthread_join(clone_th, NULL);
-            clone_started = 0;
-            log_debug("delta: clone %.3f s (beside the pass)", c->clone_secs);
-        }
-        if (prc < 0 || atomic_load(&c->failed))
-            goto out;
-        uint64_t nstash = c->nsent, ndefer = 0;
-        if (stash_flush(c) < 0)
-            goto out;
-        start_writeback(c, 0, c->nblocks);
-        for (uint64_t i = 0; i < c->nblocks; i++)
-            ndefer += (c->st[i] & S_DEFER) != 0;
-        stats->blocks_held += nstash;
-        stats->blocks_reread += ndefer;
-        if (ndefer && run_phase(c, wk, chunk_deferred) < 0)
-            goto out;
-        double t3 = now_mono();
-        if (flush_image_data(c) < 0)
-            goto out;
-        double t4 = now_mono();
-        struct fsyncer fs;
-        fsync_start(&fs, c);
-        c->rb_pos = c->rb_advised = c->rb_done = 0;
-        readback_ahead(c, 0);
-        prc = run_phase(c, wk, chunk_readback);
-        double t5 = now_mono();
-        uint64_t bad = 0;
-        int mismatch = 0;
-        if (prc == 0 && opts->verify == BK_VERIFY_FULL) {
-            c->have_bad = 0;
-            prc = run_phase(c, wk, chunk_full);
-            mismatch = c->have_bad;
-            bad = c->bad_off;
-        } else if (prc == 0 && opts->verify != BK_VERIFY_OFF) {
-            mismatch = sample_unchanged(c, &wk[0].w, &bad);
-            if (mismatch < 0)
-                prc = -1;
-        }
-        double t6 = now_mono();
-        if (fsync_finish(&fs) < 0 || prc < 0)
-            goto out;
-        log_debug("delta: pass %.3f s, held during the clone %" PRIu64 " blocks, read again "
-                  "%" PRIu64 ", written %.3f s; data to disk %.3f s, read-back %.3f s, verify "
-                  "%.3f s, fsync wait %.3f s", t2 - t1, nstash, ndefer, t3 - t2, t4 - t3, t5 - t4, t6 - t5, now_mono() - t6);
-        if (opts->verify == BK_VERIFY_FULL && c->have_bad && c->bad_written) {
+        int mismatch;
+        uint64_t bad;
+        if (pass_once(b, &mismatch, &bad) < 0)
+            return -1;
+        if (c->opts->verify == BK_VERIFY_FULL && c->have_bad && c->bad_written) {
             set_err(c, "verification failed: %s: offset %" PRIu64
                     ": image differs from source", c->path, c->bad_off);
-            goto out;
+            return -1;
         }
         if (!mismatch)
-            break;
+            return 0;
         if (attempt > 0 || !c->have_parent) {
             set_err(c, "verification failed: %s: offset %" PRIu64
                     ": image differs from source", c->path, bad);
-            goto out;
+            return -1;
         }
         log_warn("parent %s does not match its sums or the source's change list at "
                  "offset %" PRIu64 ": comparing the whole image with the source",
-                 parent_id, bad);
-        stats->parent_mismatch = 1;
+                 b->parent_id, bad);
+        c->stats->parent_mismatch = 1;
         c->redo = 1;
         for (uint64_t i = 0; i < c->nblocks; i++)
             c->st[i] = (uint8_t)((c->st[i] & (S_WRITTEN | S_PUNCHED)) | S_READ);
         progress_grow(pass_bytes(c));
     }
+}
 
+/* Step 6: NEWID.sums, once the image is complete on the disk. */
+static int write_sums(struct backup *b)
+{
+    struct ctx *c = b->c;
     char sname[256];
-    snprintf(sname, sizeof(sname), "%s%s", new_id, BK_SUMS_SUFFIX);
-    if (sums_save(dirfd, sname, &c->ns, 0440, err, errlen) < 0) {
+    snprintf(sname, sizeof(sname), "%s%s", b->new_id, BK_SUMS_SUFFIX);
+    if (sums_save(c->dirfd, sname, &c->ns, 0440, c->err, c->errlen) < 0) {
         c->have_err = 1;
-        goto out;
+        return -1;
     }
-    rc = 0;
+    return 0;
+}
 
-out:
+static void log_summary(struct backup *b)
+{
+    struct ctx *c = b->c;
+    const struct bk_delta_stats *stats = c->stats;
+    char rd[32], wr[32], pu[32];
+    bk_fmt_size(rd, sizeof(rd), stats->bytes_read);
+    bk_fmt_size(wr, sizeof(wr), stats->bytes_written);
+    bk_fmt_size(pu, sizeof(pu), stats->bytes_punched);
+    log_info("delta: %s: read %s, wrote %s, punched %s, %s in %.2f s", b->new_id, rd, wr, pu,
+             !c->have_parent ? "first revision"
+             : c->redo ? "full compare after parent mismatch"
+             : c->ps_valid ? "parent sums used" : "parent image compared",
+             now_mono() - b->t0);
+    if (c->have_parent)
+        log_debug("delta: %s: parent %s %s", b->new_id, b->parent_id,
+                  stats->reflinked ? "cloned by reflink" : "copied");
+}
+
+/* Finish (write the sums, report) when rc is 0, else abandon (the error is
+ * set; the image is left to the caller, who removes the revision); on every
+ * path wait for the clone thread and release what setup took. The final
+ * status. */
+static int backup_teardown(struct backup *b, int rc)
+{
+    struct ctx *c = b->c;
+    if (!c)
+        return rc;
+    if (rc == 0)
+        rc = write_sums(b);
     progress_end(rc == 0);
+    struct bk_delta_stats *stats = c->stats;
     stats->size = c->size;
     stats->bytes_read = atomic_load(&c->bytes_read);
     stats->bytes_written = atomic_load(&c->bytes_written);
     stats->bytes_punched = atomic_load(&c->bytes_punched);
-    if (rc == 0) {
-        char r[32], w[32], p[32];
-        bk_fmt_size(r, sizeof(r), stats->bytes_read);
-        bk_fmt_size(w, sizeof(w), stats->bytes_written);
-        bk_fmt_size(p, sizeof(p), stats->bytes_punched);
-        log_info("delta: %s: read %s, wrote %s, punched %s, %s in %.2f s", new_id, r, w, p,
-                 !c->have_parent ? "first revision"
-                 : c->redo ? "full compare after parent mismatch"
-                 : c->ps_valid ? "parent sums used" : "parent image compared",
-                 now_mono() - t0);
-        if (c->have_parent)
-            log_debug("delta: %s: parent %s %s", new_id, parent_id,
-                      stats->reflinked ? "cloned by reflink" : "copied");
-    } else if (!c->have_err) {
-        snprintf(err, errlen, "backup failed: %s: unknown error", c->path);
-    }
-    if (clone_started)
-        pthread_join(clone_th, NULL);
+    if (rc == 0)
+        log_summary(b);
+    else if (!c->have_err)
+        snprintf(c->err, c->errlen, "backup failed: %s: unknown error", c->path);
+    if (b->clone_started)
+        pthread_join(b->clone_th, NULL);
     for (int t = 0; t < NTHREADS; t++) {
-        free(wk[t].w.a);
-        free(wk[t].w.b);
+        free(b->wk[t].w.a);
+        free(b->wk[t].w.b);
     }
     free(c->st);
     free(c->stash);
@@ -1184,5 +1285,17 @@ out:
         close(c->pfd);
     pthread_mutex_destroy(&c->mu);
     free(c);
+    b->c = NULL;
     return rc;
+}
+
+int delta_backup(int dirfd, const char *dir, const char *new_id, const char *parent_id,
+                 struct bk_source *src, const struct bk_delta_opts *opts,
+                 struct bk_delta_stats *stats, char *err, size_t errlen)
+{
+    struct backup b;
+    int rc = backup_setup(&b, dirfd, dir, new_id, parent_id, src, opts, stats, err, errlen);
+    if (rc == 0)
+        rc = backup_pass(&b);
+    return backup_teardown(&b, rc);
 }
