@@ -250,8 +250,12 @@ int main(int argc, char **argv)
     open_job(&job, dir, &o);
     struct bk_srccfg *cfg = &job.cfg;
     int dirfd = job.dirfd;
-    if (lock_job(dirfd, dir))
+    if (lock_job(dirfd, dir)) {
+        srccfg_free(cfg);
+        rev_free(&rev);
+        free(dir);
         return 0;
+    }
     const struct source_impl *impl = choose_source(cfg, dirfd, dir);
     rev_signals_block();
 
