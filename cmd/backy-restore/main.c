@@ -190,6 +190,7 @@ int main(int argc, char **argv)
              have_sums ? ", checked against its sums" : ", unchecked");
     sums_free(&sums);
     store_close(&st);
+    free(t.base);
     free(dir);
     return 0;
 }
