@@ -1,4 +1,5 @@
 /* util.c - messages, memory, small I/O helpers. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -596,4 +597,63 @@ char *bk_script_interpreter(const char *path)
         return NULL;
     p[len] = '\0';
     return bk_strdup(p);
+}
+
+size_t bk_ssh_programs(const char *ssh_cmd, char *out[3])
+{
+    char *first = bk_strdup(ssh_cmd && *ssh_cmd ? ssh_cmd : "ssh");
+    first[strcspn(first, " \t")] = '\0';
+    size_t n = 0;
+    char *prog = bk_find_program(first);
+    free(first);
+    if (!prog)
+        return 0;
+    out[n++] = prog;
+    char *interp = bk_script_interpreter(prog);
+    if (interp) {
+        out[n++] = interp;
+        char *plain = bk_find_program("ssh");
+        if (plain)
+            out[n++] = plain;
+    }
+    return n;
+}
+
+int bk_mkdir_p(const char *dir, mode_t mode, char **failed)
+{
+    char *p = bk_strdup(dir);
+    for (char *s = p + 1;; s++) {
+        if (*s && *s != '/')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            int e = errno;
+            if (failed)
+                *failed = p;
+            else
+                free(p);
+            errno = e;
+            return -1;
+        }
+        if (!c)
+            break;
+        *s = c;
+    }
+    free(p);
+    return 0;
+}
+
+int bk_dir_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    const struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            empty = 0;
+    closedir(d);
+    return empty;
 }

@@ -273,13 +273,10 @@ static char *origin_text(void)
     return bk_asprintf("%s:%s", host_name, jobdir);
 }
 
-/* backy-send -b JOB -r ID [--base B] | receive on the other side */
-static void push_one(const char *id, const char *base)
+/* argv (12 slots) of backy-send -b JOB [-v] [-l LOG] -r ID [--base B];
+ * sargv[0] is allocated */
+static void send_argv(char **sargv, const char *id, const char *base)
 {
-    int pfd[2];
-    if (pipe2(pfd, O_CLOEXEC) < 0)
-        bk_die_errno("cannot make a pipe");
-    char *sargv[12];
     size_t n = 0;
     sargv[n++] = bk_asprintf("%s/backy-send", tooldir);
     sargv[n++] = "-b";
@@ -297,6 +294,16 @@ static void push_one(const char *id, const char *base)
         sargv[n++] = (char *)base;
     }
     sargv[n] = NULL;
+}
+
+/* backy-send -b JOB -r ID [--base B] | receive on the other side */
+static void push_one(const char *id, const char *base)
+{
+    int pfd[2];
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        bk_die_errno("cannot make a pipe");
+    char *sargv[12];
+    send_argv(sargv, id, base);
     char *origin = origin_text();
     struct rcmd rcmd = remote_argv("receive", "--origin", origin, NULL);
     log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
@@ -386,23 +393,7 @@ static char **session_start(size_t *np, int *rc)
 static void session_send(const char *id, const char *base)
 {
     char *sargv[12];
-    size_t n = 0;
-    sargv[n++] = bk_asprintf("%s/backy-send", tooldir);
-    sargv[n++] = "-b";
-    sargv[n++] = jobdir;
-    if (verbose_flag)
-        sargv[n++] = (char *)verbose_flag;
-    if (logfile) {
-        sargv[n++] = "-l";
-        sargv[n++] = (char *)logfile;
-    }
-    sargv[n++] = "-r";
-    sargv[n++] = (char *)id;
-    if (base) {
-        sargv[n++] = "--base";
-        sargv[n++] = (char *)base;
-    }
-    sargv[n] = NULL;
+    send_argv(sargv, id, base);
     log_info("sending revision %s %s%s to %s", id, base ? "against " : "(whole)", base ? base : "",
              target);
     pid_t ps = spawn(sargv, -1, ses_in, -1, -1);
@@ -611,38 +602,21 @@ int main(int argc, char **argv)
     fs[nfs++] = (struct sb_fs_rule){ "/lib", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
     fs[nfs++] = (struct sb_fs_rule){ "/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
     fs[nfs++] = (struct sb_fs_rule){ "/usr/lib64", -1, SB_FS_EXEC | SB_FS_OPTIONAL };
-    char *sshprog = NULL, *interp = NULL, *plain = NULL, *muxparent = NULL, *ldir = NULL;
+    char *progs[3], *muxparent = NULL, *ldir = NULL;
     if (host) {
-        /* BACKY_SSH's program; when that is a script (a wrapper), its
-         * interpreter and the ssh in PATH too */
-        sshprog = bk_find_program(ssh_argv[0]);
-        if (sshprog) {
-            fs[nfs++] = (struct sb_fs_rule){ sshprog, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
-            if ((interp = bk_script_interpreter(sshprog))) {
-                fs[nfs++] = (struct sb_fs_rule){ interp, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
-                if ((plain = bk_find_program("ssh")))
-                    fs[nfs++] = (struct sb_fs_rule){ plain, -1, SB_FS_EXEC | SB_FS_OPTIONAL };
-            }
-        }
+        /* what BACKY_SSH runs (for a wrapper script also its interpreter and ssh) */
+        size_t np = bk_ssh_programs(getenv("BACKY_SSH"), progs);
+        for (size_t i = 0; i < np; i++)
+            fs[nfs++] = (struct sb_fs_rule){ progs[i], -1, SB_FS_EXEC | SB_FS_OPTIONAL };
         fs[nfs++] = (struct sb_fs_rule){ "/dev/null", -1, SB_FS_WRITE };
         if (sendable && (muxparent = make_mux_dir())) {
             fs[nfs++] = (struct sb_fs_rule){ mux_dir, -1, SB_FS_RW | SB_FS_MAKE_SOCK };
             fs[nfs++] = (struct sb_fs_rule){ muxparent, -1, SB_FS_RMDIR };
         }
     } else if (sendable) {
-        char *p = bk_strdup(tdir);
-        for (char *s = p + 1;; s++) {
-            if (*s && *s != '/')
-                continue;
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0750) < 0 && errno != EEXIST)
-                bk_die_errno("cannot create directory: %s", p);
-            if (!c)
-                break;
-            *s = c;
-        }
-        free(p);
+        char *failed = NULL;
+        if (bk_mkdir_p(tdir, 0750, &failed) < 0)
+            bk_die_errno("cannot create directory: %s", failed);
         fs[nfs++] = (struct sb_fs_rule){ tdir, -1, SB_FS_RW };
     }
     if (logfile && (ldir = bk_abspath(logfile))) {

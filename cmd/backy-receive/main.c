@@ -123,21 +123,6 @@ BK_NORETURN BK_PRINTF(1, 2) static void give_up(const char *fmt, ...)
 }
 
 
-/* A directory with nothing in it (a push target made ahead). */
-static int dir_empty(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    const struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
 static int session_mode;
 
 /* Refuse before anything is done; a session also answers with the reason
@@ -183,18 +168,10 @@ static void lock_job(int dirfd, const char *dir)
 /* Create the job directory (and missing parents) and its config. */
 static int open_jobdir(const char *dir, const char *origin)
 {
-    char *p = bk_strdup(dir);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0750) < 0 && errno != EEXIST)
-            bk_die_errno("cannot create directory: %s", p);
-        *s = '/';
-    }
-    if (mkdir(p, 0750) < 0 && errno != EEXIST)
-        bk_die_errno("cannot create job directory: %s", p);
-    free(p);
+    char *failed = NULL;
+    if (bk_mkdir_p(dir, 0750, &failed) < 0)
+        bk_die_errno("cannot create %s: %s", strcmp(failed, dir) ? "directory" : "job directory",
+                     failed);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         bk_die_errno("cannot open job directory: %s", dir);
@@ -461,7 +438,7 @@ int main(int argc, char **argv)
     /* a session answers as the query does: a directory that holds other
      * things but no config is not a job, and none is made of it */
     char *cfg = bk_asprintf("%s/config", dir);
-    if (session && existed && lstat(cfg, &dsb) < 0 && errno == ENOENT && !dir_empty(dir))
+    if (session && existed && lstat(cfg, &dsb) < 0 && errno == ENOENT && !bk_dir_empty(dir))
         refuse("not a job directory: %s: it has no config (create one with 'backy init')", dir);
     free(cfg);
     int dirfd = open_jobdir(dir, origin);

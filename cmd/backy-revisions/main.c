@@ -33,21 +33,6 @@ static const struct sb_policy policy_tmpl = {
     .groups = SB_BASE | SB_RDONLY,
 };
 
-/* 1 when DIR has no entries at all */
-static int dir_empty(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return 0;
-    const struct dirent *e;
-    int empty = 1;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            empty = 0;
-    closedir(d);
-    return empty;
-}
-
 int main(int argc, char **argv)
 {
     bk_setprog(argv[0]);
@@ -78,7 +63,7 @@ int main(int argc, char **argv)
         bk_die_errno("cannot open job directory: %s", dir);
     /* an empty directory (a push target the scheduler's launcher made at
      * its start, or one made by hand) holds no revisions yet */
-    int opened = exists && !(S_ISDIR(sb.st_mode) && dir_empty(dir));
+    int opened = exists && !(S_ISDIR(sb.st_mode) && bk_dir_empty(dir));
     if (opened && store_open(&st, dir, err, sizeof err) < 0)
         bk_die("%s", err);
     if (as_json) {

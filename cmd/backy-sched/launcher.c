@@ -79,29 +79,6 @@ int launcher_push_allowed(const char *target)
 }
 
 
-/* Local push targets: created when missing (as backy-receive would), so
- * that a Landlock rule can name them. */
-static void make_target_dir(const char *dir)
-{
-    char *p = bk_strdup(dir);
-    for (char *s = p + 1;; s++) {
-        if (*s && *s != '/')
-            continue;
-        char c = *s;
-        *s = '\0';
-        if (mkdir(p, 0750) < 0 && errno != EEXIST) {
-            log_warn("launcher: push target %s: cannot create directory %s: %s (pushes to it "
-                     "fail until the scheduler is restarted after it is fixed)",
-                     dir, p, strerror(errno));
-            break;
-        }
-        if (!c)
-            break;
-        *s = c;
-    }
-    free(p);
-}
-
 /* The push part of the launcher's Landlock rules (see launcher.h), added
  * to fs from index n; returns the new count. */
 static size_t push_rules(struct sb_fs_rule *fs, size_t n, size_t max, const char *base_dir)
@@ -109,7 +86,15 @@ static size_t push_rules(struct sb_fs_rule *fs, size_t n, size_t max, const char
     int remote = 0;
     for (size_t i = 0; i < npush_ok && n < max; i++) {
         if (push_ok[i][0] == '/') {
-            make_target_dir(push_ok[i]);
+            /* created when missing (as backy-receive would), so that
+             * the rule can name it */
+            char *failed = NULL;
+            if (bk_mkdir_p(push_ok[i], 0750, &failed) < 0) {
+                log_warn("launcher: push target %s: cannot create directory %s: %s (pushes to "
+                         "it fail until the scheduler is restarted after it is fixed)",
+                         push_ok[i], failed, strerror(errno));
+                free(failed);
+            }
             fs[n++] = (struct sb_fs_rule){ push_ok[i], -1, SB_FS_RW | SB_FS_OPTIONAL };
         } else {
             remote = 1;
@@ -117,18 +102,11 @@ static size_t push_rules(struct sb_fs_rule *fs, size_t n, size_t max, const char
     }
     if (!remote || n + 4 > max)
         return n;
-    const char *ssh = getenv("BACKY_SSH");
-    char *first = bk_strdup(ssh && *ssh ? ssh : "ssh");
-    first[strcspn(first, " \t")] = '\0';
-    /* BACKY_SSH's program, the ssh in PATH, and when the first is a script
-     * (a wrapper) its interpreter */
-    char *progs[3] = { bk_find_program(first), bk_find_program("ssh"), NULL };
-    free(first);
-    if (progs[0])
-        progs[2] = bk_script_interpreter(progs[0]);
-    for (int i = 0; i < 3; i++)
-        if (progs[i])
-            fs[n++] = (struct sb_fs_rule){ progs[i], -1, SB_FS_EXEC | SB_FS_OPTIONAL };
+    /* what BACKY_SSH runs (for a wrapper script also its interpreter and ssh) */
+    char *progs[3];
+    size_t np = bk_ssh_programs(getenv("BACKY_SSH"), progs);
+    for (size_t i = 0; i < np; i++)
+        fs[n++] = (struct sb_fs_rule){ progs[i], -1, SB_FS_EXEC | SB_FS_OPTIONAL };
     /* ssh's shared connection: a socket below TMPDIR, here a private
      * directory in the base directory (writable anyway; one scheduler per
      * base directory holds the lock, so the name is fixed and a directory

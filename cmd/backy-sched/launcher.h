@@ -29,7 +29,8 @@ struct launcher_conf {
      * The launcher's Landlock rules, inherited by every child, are made
      * for them once: a local target directory is created if missing and
      * may be written; for HOST:DIR targets the ssh program may be run
-     * (BACKY_SSH's first word and `ssh`, found in PATH) with a private
+     * (BACKY_SSH's first word found in PATH; for a wrapper script also its
+     * interpreter and `ssh`: bk_ssh_programs) with a private
      * TMPDIR for its shared connection. Pushes to other targets are
      * refused until the scheduler is restarted. */
     char *const *push_targets;

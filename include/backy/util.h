@@ -118,6 +118,17 @@ char *bk_find_program(const char *name);
 /* The interpreter of a "#!" script (its first word), allocated; NULL when
  * PATH is not a script or cannot be read. */
 char *bk_script_interpreter(const char *path);
+/* What running the ssh command SSH_CMD (BACKY_SSH; NULL or "": "ssh")
+ * executes: its program, and when that is a script (a wrapper) its
+ * interpreter and the ssh in PATH. Allocated paths into out; their count. */
+size_t bk_ssh_programs(const char *ssh_cmd, char *out[3]);
+
+/* mkdir -p DIR: each missing component made with MODE. 0, or -1 with errno
+ * and, when failed is not NULL, *failed the component that could not be
+ * made (allocated). */
+int bk_mkdir_p(const char *dir, mode_t mode, char **failed);
+/* 1 when DIR is a directory with no entries at all, else 0. */
+int bk_dir_empty(const char *dir);
 
 /* A large I/O buffer (several MiB) on transparent huge pages, 2 MiB
  * aligned: copying from the page cache into 4 KiB pages costs about twice

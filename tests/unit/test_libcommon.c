@@ -627,6 +627,63 @@ static void test_journal_stream(void)
     close(other);
 }
 
+/* bk_mkdir_p, bk_dir_empty, bk_ssh_programs */
+static void test_dirs_programs(void)
+{
+    char dir[] = "/tmp/backy-unit-dirs.XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+    char *deep = bk_asprintf("%s/a/b/c", dir), *failed = NULL;
+    struct stat sb;
+    tap_ok(bk_mkdir_p(deep, 0750, NULL) == 0 && stat(deep, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+               !(sb.st_mode & 0007),
+           "mkdir_p: every missing component made, with the mode given");
+    tap_ok(bk_mkdir_p(deep, 0750, NULL) == 0, "mkdir_p: an existing directory is fine");
+    tap_ok(bk_dir_empty(deep), "dir_empty: a new directory");
+    char *file = bk_asprintf("%s/file", deep);
+    int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+    tap_ok(!bk_dir_empty(deep) && !bk_dir_empty(file) && !bk_dir_empty("/nonexistent"),
+           "dir_empty: not with an entry, not a file, not missing");
+    char *under = bk_asprintf("%s/x/y", file), *want = bk_asprintf("%s/x", file);
+    tap_ok(bk_mkdir_p(under, 0750, &failed) < 0 && errno == ENOTDIR && failed &&
+               !strcmp(failed, want),
+           "mkdir_p: fails naming the component that could not be made");
+    free(failed);
+    free(under);
+    free(want);
+    char *progs[3];
+    size_t n = bk_ssh_programs("/bin/true -p 22", progs);
+    tap_ok(n == 1 && !strcmp(progs[0], "/bin/true"), "ssh_programs: a binary alone");
+    for (size_t i = 0; i < n; i++)
+        free(progs[i]);
+    char *wrap = bk_asprintf("%s/wrap", deep);
+    FILE *w = fopen(wrap, "we");
+    if (w) {
+        fputs("#!/bin/sh\nexec ssh \"$@\"\n", w);
+        fclose(w);
+    }
+    chmod(wrap, 0755);
+    n = bk_ssh_programs(wrap, progs);
+    tap_ok(n >= 2 && !strcmp(progs[0], wrap) && !strcmp(progs[1], "/bin/sh"),
+           "ssh_programs: a wrapper script and its interpreter (and ssh from PATH)");
+    for (size_t i = 0; i < n; i++)
+        free(progs[i]);
+    unlink(wrap);
+    unlink(file);
+    free(wrap);
+    free(file);
+    for (int i = 0; i < 3; i++) {
+        rmdir(deep);
+        *strrchr(deep, '/') = '\0';
+    }
+    free(deep);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_shortuuid();
@@ -641,5 +698,6 @@ int main(void)
     test_atomic_write();
     test_join();
     test_journal_stream();
+    test_dirs_programs();
     return tap_done();
 }
