@@ -264,19 +264,15 @@ static void job_set_push(struct job *j, const struct bk_jobcfg *jc)
 static void start_push(struct job *j, struct push_tgt *t)
 {
     t->again = 0;
-    if (!launcher_push_allowed(t->target)) {
-        /* the launcher's Landlock rules are made at start */
-        t->failures++;
-        free(j->push_error);
-        j->push_error = bk_strdup("the target was added after the scheduler started: restart it "
-                                  "to push there");
-        log_error("%s: push to %s: %s", j->name, t->target, j->push_error);
-        return;
-    }
     pid_t pid = launch_push(j->dir, t->target);
     if (pid < 0) {
         char msg[512];
-        snprintf(msg, sizeof msg, "cannot start backy-push: %s", strerror(errno));
+        /* EPERM: the launcher's Landlock rules, made at start, lack it */
+        if (errno == EPERM)
+            snprintf(msg, sizeof msg, "the target was added after the scheduler started: "
+                                      "restart it to push there");
+        else
+            snprintf(msg, sizeof msg, "cannot start backy-push: %s", strerror(errno));
         t->failures++;
         free(j->push_error);
         j->push_error = bk_strdup(msg);
