@@ -200,6 +200,29 @@ incremental_case() {
     check_last
 }
 
+@test "the complete .rev cannot be written: the revision and its snapshot are removed, the next backup is a delta" {
+    rbd_image "$IMG" 16M
+    rbd_edit "$IMG" f:1M
+    ceph_job "$J" "$IMG"
+    backup
+    assert_success
+    prev=$(last_rev "$J")
+    before=$(dir_sums "$J")
+    rbd_edit "$IMG" w:$((3 << 20)):64K:changed
+    so=$(failrename_so)
+    # rename 1 onto a .rev makes the incomplete revision, rename 2 completes it
+    LD_PRELOAD=$so FAILRENAME_SUFFIX=.rev FAILRENAME_AT=2 backup
+    assert_failure 1
+    assert_output_matches "backy-backup: error: cannot complete revision file, revision removed: .*No space left on device"
+    assert_equal "$(dir_sums "$J")" "$before"
+    # the new snapshot went with its revision; the parent's stays
+    assert_equal "$(rbd_snaps "$IMG" | grep '^backy-')" "backy-$prev"
+    backup
+    assert_success
+    assert_output_contains "changes since backy-$prev"
+    check_last
+}
+
 @test "a parent image that was tampered with is detected and repaired from the snapshot" {
     rbd_image "$IMG" 8M
     rbd_edit "$IMG" w:0:8M

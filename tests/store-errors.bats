@@ -272,6 +272,21 @@ interrupt_case() {
     assert_equal "$(status_count "$JOB")" 2
 }
 
+@test "the complete .rev cannot be written (disk full at the last step): the new revision is removed, older ones unchanged" {
+    job_with_revision
+    so=$(failrename_so)
+    make_source "$SRC" 8M
+    # rename 1 onto a .rev makes the incomplete revision, rename 2 completes it
+    LD_PRELOAD=$so FAILRENAME_SUFFIX=.rev FAILRENAME_AT=2 run backy -b "$JOB" backup daily
+    assert_one_line_error backy-backup
+    assert_output_matches "cannot complete revision file, revision removed: $JOB/[A-Za-z0-9]+\.rev: No space left on device"
+    assert_job_unchanged
+    run backy -b "$JOB" backup daily
+    assert_success
+    [ "$(rev_ids "$JOB" | wc -l)" = 2 ]
+    cmp "$SRC" "$JOB/$(readlink "$JOB/last")"
+}
+
 @test "SIGTERM in the middle of a backup: incomplete revision removed" {
     interrupt_case TERM
     assert_output_not_contains "removing incomplete"  # nothing left to clean

@@ -299,8 +299,17 @@ int main(int argc, char **argv)
 
     rev.duration = bk_mono() - t0;
     rev.bytes_written = ds.bytes_written;
-    if (rev_commit(dirfd, dir, &rev) < 0)
+    if (rev_commit(dirfd, dir, &rev) < 0) {
+        /* the revision is gone: so must be what the source made for it
+         * (a Ceph snapshot), or the next backup diffs against a snapshot
+         * no revision holds */
+        int e = errno;
+        char e2[512];
+        if (src.ops->finish(&src, 0, e2, sizeof e2) < 0)
+            log_warn("%s", e2);
+        errno = e;
         bk_die_errno("cannot complete revision file, revision removed: %s/%s.rev", dir, rev.id);
+    }
 
     if (src.ops->finish(&src, 1, err, sizeof err) < 0)
         log_warn("revision %s is complete, but cleaning up the source failed: %s", rev.id, err);

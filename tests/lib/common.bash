@@ -254,3 +254,12 @@ assert_le() {
         return 1
     fi
 }
+
+# failrename_so: builds tests/lib/failrename.c (an LD_PRELOAD shim that
+# makes the Nth rename onto a name with a given suffix fail with ENOSPC)
+# into $T and prints its path.
+failrename_so() {
+    cc -shared -fPIC -o "$T/failrename.so" "$BACKY_ROOT/tests/lib/failrename.c" -ldl >&2 ||
+        fail "cannot build tests/lib/failrename.c"
+    echo "$T/failrename.so"
+}
