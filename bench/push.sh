@@ -6,7 +6,15 @@
 # onto a reflink copy of the previous one. Needs root. Not a test: prints
 # medians of interleaved runs and ratios against baselines of the same run.
 #
+# The far side of ssh is a receiving account of its own, as
+# doc/replication.md recommends (backy-copies there): the bench makes a
+# temporary system user backy-bench (login shell /bin/sh, no rc files, home
+# in the scratch directory) that owns the receiving filesystem, and removes
+# it at the end. Push and rsync log in as that user. BENCH_SSH_USER=root
+# logs in as root instead (its login shell and rc files then count too).
+#
 # Environment:
+#   BENCH_SSH_USER  the account on the far side: backy-bench (default) or root
 #   BENCH_SIZE   image size (default 4G)
 #   BENCH_RUNS   runs, median reported (default 3)
 #   BENCH_TMP    scratch directory parent (default /var/tmp)
@@ -32,10 +40,21 @@ done
 
 . "$ROOT/sh/testenv.sh"
 export TESTENV_DIRECT_IO=1
+SSH_USER=${BENCH_SSH_USER:-backy-bench}
+case "$SSH_USER" in
+root | backy-bench) ;;
+*) echo "bench/push.sh: error: BENCH_SSH_USER=$SSH_USER: backy-bench or root" >&2; exit 1 ;;
+esac
+if [ "$SSH_USER" = backy-bench ] && getent passwd backy-bench >/dev/null; then
+    echo "bench/push.sh: error: user backy-bench exists (left by a killed run? userdel backy-bench)" >&2
+    exit 1
+fi
 SCRATCH=$(mktemp -d "${BENCH_TMP:-/var/tmp}/backy-bench-push.XXXXXX")
 SSHD_PID=
+MADE_USER=
 cleanup() {
     [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null
+    [ -n "$MADE_USER" ] && userdel backy-bench 2>/dev/null
     testenv_cleanup "$SCRATCH" >/dev/null 2>&1 || true
     rm -rf "$SCRATCH"
 }
@@ -46,6 +65,14 @@ A=$(testenv_mkfs btrfs "$SCRATCH" a $((SIZE_B * 3 + 1024 * 1024 * 1024)))
 B=$(testenv_mkfs btrfs "$SCRATCH" b $((SIZE_B * 4 + 1024 * 1024 * 1024)))
 RES=$SCRATCH/results
 : >"$RES"
+if [ "$SSH_USER" = backy-bench ]; then
+    # a locked account ('!') cannot log in with a key when sshd runs without PAM
+    useradd --system --no-create-home --home-dir "$SCRATCH/home" --shell /bin/sh -p '*' backy-bench
+    MADE_USER=1
+    mkdir -p "$SCRATCH/home"
+    chown backy-bench "$SCRATCH/home" "$B"
+    chmod 711 "$SCRATCH"
+fi
 
 # sshd on 127.0.0.1 with keys of its own
 S=$SCRATCH/ssh
@@ -53,7 +80,8 @@ mkdir -p "$S" /run/sshd
 ssh-keygen -q -t ed25519 -N '' -f "$S/hostkey"
 ssh-keygen -q -t ed25519 -N '' -f "$S/clientkey"
 cp "$S/clientkey.pub" "$S/authorized_keys"
-chmod 600 "$S/authorized_keys"
+# sshd reads it as the user who logs in
+chmod 644 "$S/authorized_keys"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cat >"$S/sshd_config" <<EOC
 Port $PORT
@@ -111,7 +139,7 @@ head -c "$SIZE_B" /dev/urandom >"$A/src"
 "$BIN/backy" -b "$A/job" init file "$A/src" >>"$SCRATCH/cmd.log" 2>&1
 "$BIN/backy-backup" -b "$A/job" daily >>"$SCRATCH/cmd.log" 2>&1
 "$BIN/backy" -b "$A/job" push "$B/pipe" >>"$SCRATCH/cmd.log" 2>&1
-"$BIN/backy" -b "$A/job" push "127.0.0.1:$B/ssh" >>"$SCRATCH/cmd.log" 2>&1
+"$BIN/backy" -b "$A/job" push "$SSH_USER@127.0.0.1:$B/ssh" >>"$SCRATCH/cmd.log" 2>&1
 cp --reflink=always "$B/ssh/$(last)" "$B/rsync.img"
 
 for i in $(seq "$RUNS"); do
@@ -122,22 +150,23 @@ for i in $(seq "$RUNS"); do
     measure backup "$BIN/backy-backup" -b "$A/job" daily
     measure push_pipe "$BIN/backy" -b "$A/job" push "$B/pipe"
     echo "wire_pipe $(stream_bytes) 0" >>"$RES"
-    measure push_ssh "$BIN/backy" -b "$A/job" push "127.0.0.1:$B/ssh"
+    measure push_ssh "$BIN/backy" -b "$A/job" push "$SSH_USER@127.0.0.1:$B/ssh"
     echo "wire_ssh $(stream_bytes) 0" >>"$RES"
     sync
     echo "exclusive $(btrfs filesystem du --raw "$B/ssh/$(last)" | awk 'NR == 2 { print $2 }') 0" >>"$RES"
     # rsync: the previous state is a reflink copy on the far side
     rm -f "$B/rsync.img"
     cp --reflink=always "$B/ssh/$(basename "$(ls -tr "$B"/ssh/*.rev | tail -2 | head -1)" .rev)" "$B/rsync.img"
+    chown "$SSH_USER" "$B/rsync.img"
     cat "$A/job/$(last)" >/dev/null
     measure rsync rsync -e "$BACKY_SSH" --inplace --no-whole-file --ignore-times \
-        "$A/job/$(last)" "127.0.0.1:$B/rsync.img"
+        "$A/job/$(last)" "$SSH_USER@127.0.0.1:$B/rsync.img"
     cmp "$A/job/$(last)" "$B/rsync.img"
     cmp "$A/job/$(last)" "$B/ssh/$(last)"
     cmp "$A/job/$(last)" "$B/pipe/$(last)"
 done
 
-python3 - "$RES" "$SIZE_B" <<'EOP'
+python3 - "$RES" "$SIZE_B" "$SSH_USER" <<'EOP'
 import statistics, sys
 from collections import defaultdict
 vals = defaultdict(list)
@@ -149,8 +178,8 @@ med = lambda n: statistics.median(vals[n])
 blocks = (size + 65535) // 65536
 sums = 48 + 16 * blocks
 changed = med("changed_bytes")
-print("\npush: image %.2f GiB, %d of 64 KiB blocks changed (1%%), median of %d runs"
-      % (size / (1 << 30), changed / 65536, len(vals["backup"])))
+print("\npush: image %.2f GiB, %d of 64 KiB blocks changed (1%%), median of %d runs, ssh as %s"
+      % (size / (1 << 30), changed / 65536, len(vals["backup"]), sys.argv[3]))
 print("%-52s %12s %9s  %-8s %s" % ("measurement", "median", "ratio", "goal", "met"))
 def row(label, v, unit, ratio=None, goal=None, ok=None):
     print("%-52s %12s %9s  %-8s %s" % (label, ("%.3f s" % v) if unit == "s" else ("%d B" % v),
