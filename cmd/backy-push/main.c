@@ -189,6 +189,35 @@ struct rrev {
 
 static char **parse_answer(char *buf, size_t len, int session, size_t *np);
 
+/* The answer to a revisions query from fd (malloc'd, *lenp bytes, at most
+ * 64 MiB): up to the end of input, or with line, up to the end of the read
+ * that brought the first newline. */
+static char *read_answer(int fd, int line, size_t *lenp)
+{
+    size_t cap = 65536, len = 0;
+    char *buf = bk_malloc(cap);
+    for (;;) {
+        if (len == cap) {
+            if (cap >= 64u << 20)
+                bk_die("answer of %s to the revisions query is too large", target);
+            cap *= 2;
+            buf = bk_realloc(buf, cap);
+        }
+        ssize_t k = read(fd, buf + len, cap - len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            bk_die_errno("cannot read the answer of %s", target);
+        if (k == 0)
+            break;
+        len += (size_t)k;
+        if (line && memchr(buf + len - (size_t)k, '\n', (size_t)k))
+            break;
+    }
+    *lenp = len;
+    return buf;
+}
+
 /* The other side's revisions (ids of complete ones), asked on their own
  * (a revisions query). */
 static char **query(size_t *np)
@@ -200,24 +229,8 @@ static char **query(size_t *np)
     pid_t p = spawn(a.argv, -1, pfd[1], pfd[0], -1);
     rcmd_free(&a);
     close(pfd[1]);
-    size_t cap = 65536, len = 0;
-    char *buf = bk_malloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= 64u << 20)
-                bk_die("answer of %s to the revisions query is too large", target);
-            cap *= 2;
-            buf = bk_realloc(buf, cap);
-        }
-        ssize_t k = read(pfd[0], buf + len, cap - len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            bk_die_errno("cannot read the answer of %s", target);
-        if (k == 0)
-            break;
-        len += (size_t)k;
-    }
+    size_t len;
+    char *buf = read_answer(pfd[0], 0, &len);
     close(pfd[0]);
     int rc = wait_for(p, "revisions query");
     if (rc != 0)
@@ -351,26 +364,8 @@ static char **session_start(size_t *np, int *rc)
     ses_in = in[1];
     ses_out = out[0];
     /* one line; nothing else comes on this pipe */
-    size_t cap = 65536, len = 0;
-    char *buf = bk_malloc(cap);
-    for (;;) {
-        if (len == cap) {
-            if (cap >= 64u << 20)
-                bk_die("answer of %s to the revisions query is too large", target);
-            cap *= 2;
-            buf = bk_realloc(buf, cap);
-        }
-        ssize_t k = read(ses_out, buf + len, cap - len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            bk_die_errno("cannot read the answer of %s", target);
-        if (k == 0)
-            break;
-        len += (size_t)k;
-        if (memchr(buf + len - (size_t)k, '\n', (size_t)k))
-            break;
-    }
+    size_t len;
+    char *buf = read_answer(ses_out, 1, &len);
     if (len == 0) {
         free(buf);
         close(ses_in);
